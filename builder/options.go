@@ -1,0 +1,149 @@
+package builder
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/crac-build/crac-build/layers"
+)
+
+// Add copies a host file or directory into the image.
+type Add struct {
+	Src  string
+	Dest string
+}
+
+// ParseAdd parses "SRC:DEST"; DEST must be absolute.
+func ParseAdd(s string) (Add, error) {
+	src, dest, ok := strings.Cut(s, ":")
+	if !ok || src == "" || dest == "" {
+		return Add{}, fmt.Errorf("--add %q: want SRC:DEST", s)
+	}
+	if !strings.HasPrefix(dest, "/") {
+		return Add{}, fmt.Errorf("--add %q: DEST must be an absolute path in the image", s)
+	}
+	if _, err := os.Lstat(src); err != nil {
+		return Add{}, fmt.Errorf("--add %q: %w", s, err)
+	}
+	return Add{Src: src, Dest: dest}, nil
+}
+
+// Options of a build. Zero values mean the documented defaults.
+type Options struct {
+	// Base is the base image reference (registry, oci-layout:, docker-archive:).
+	Base string
+	Adds []Add
+	// Cmd is the application's command; empty means the base's
+	// ENTRYPOINT + CMD.
+	Cmd     []string
+	WorkDir string
+	// Env adds or replaces variables of the base's environment (K=V).
+	Env []string
+	// Port is the application's TCP port inside the sandbox.
+	Port int
+	// ReadyURL is probed (inside the sandbox) until it answers 2xx/3xx;
+	// default http://127.0.0.1:PORT/.
+	ReadyURL     string
+	ReadyTimeout time.Duration
+	// WarmupScript runs on the host, in the sandbox's network, with
+	// CRAC_APP_URL, CRAC_APP_HOST and CRAC_APP_PORT set.
+	WarmupScript  string
+	WarmupTimeout time.Duration
+	// WarmupRequests GET requests to WarmupPath (default /) follow the script.
+	WarmupRequests int
+	WarmupPath     string
+	// NoGC skips the GC and native heap trim before the dump.
+	NoGC bool
+
+	// Outputs are image references to write (oci-layout:, docker-archive:),
+	// Push registry references to push to.
+	Outputs []string
+	Push    []string
+	// Insecure allows plain-HTTP registries for Base and Push.
+	Insecure bool
+
+	Compression layers.Compression
+	// CriuBundle is the host folder holding the CRIU bundle (`make criu`).
+	CriuBundle string
+	// Launcher is the host path of the crac-launch binary.
+	Launcher string
+	// Runtime is the OCI runtime (default runc).
+	Runtime string
+	// CacheDir keeps unpacked base images between builds.
+	CacheDir string
+	// TempDir holds the build's scratch files (default os.TempDir()).
+	TempDir string
+
+	// AppOutput receives the application's stdout and stderr as it runs
+	// in the sandbox (nil: kept only for error messages).
+	AppOutput io.Writer
+	// Logf reports progress (nil: silent).
+	Logf func(format string, args ...any)
+	// Version is the builder's version, recorded in the image.
+	Version string
+}
+
+func (o *Options) defaults() error {
+	if o.Base == "" {
+		return fmt.Errorf("no base image (--base)")
+	}
+	if o.Port == 0 && o.ReadyURL == "" {
+		return fmt.Errorf("the application's port (--port) or a readiness URL (--ready-url) is needed to know when it is ready")
+	}
+	if o.ReadyURL == "" {
+		o.ReadyURL = fmt.Sprintf("http://127.0.0.1:%d/", o.Port)
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 2 * time.Minute
+	}
+	if o.WarmupTimeout == 0 {
+		o.WarmupTimeout = 10 * time.Minute
+	}
+	if o.WarmupPath == "" {
+		o.WarmupPath = "/"
+	}
+	if !strings.HasPrefix(o.WarmupPath, "/") {
+		return fmt.Errorf("--warmup-path %q must start with /", o.WarmupPath)
+	}
+	if o.WarmupRequests > 0 && o.Port == 0 {
+		return fmt.Errorf("--warmup-requests needs --port")
+	}
+	if o.WarmupScript != "" {
+		abs, err := filepath.Abs(o.WarmupScript)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return fmt.Errorf("warmup script: %w", err)
+		}
+		if fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("warmup script %s is not executable (chmod +x)", o.WarmupScript)
+		}
+		o.WarmupScript = abs
+	}
+	if o.Compression == "" {
+		o.Compression = layers.Zstd
+	}
+	if len(o.Outputs) == 0 && len(o.Push) == 0 {
+		return fmt.Errorf("nowhere to put the image: give --output or --push")
+	}
+	if o.CriuBundle == "" || o.Launcher == "" {
+		return fmt.Errorf("the CRIU bundle and the launcher are needed (see `crac-build doctor`)")
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.CacheDir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			d = os.TempDir()
+		}
+		o.CacheDir = filepath.Join(d, "crac-build")
+	}
+	return nil
+}

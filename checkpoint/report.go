@@ -1,0 +1,123 @@
+package checkpoint
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/hotspot"
+)
+
+// SettleTime is how long the pre-dump steps wait after the GC and heap
+// trim: G1 uncommits freed regions in the background, and a dump taken at
+// once still holds them (ENVIRONMENT.md measured ~1.5 s).
+const SettleTime = 1500 * time.Millisecond
+
+// PrepareOptions select the pre-dump steps.
+type PrepareOptions struct {
+	PID int
+	// GC runs a full GC and trims the native heap through the attach API.
+	GC bool
+	// Settle is the pause after GC; 0 means SettleTime when GC is set.
+	Settle time.Duration
+}
+
+// Report is what the in-sandbox dump tells the builder.
+type Report struct {
+	Process    contract.Process    `json:"process"`
+	OpenFiles  []contract.OpenFile `json:"openFiles"`
+	Host       contract.Host       `json:"host"`
+	Images     []contract.FileSum  `json:"images"`
+	JVMVersion string              `json:"jvmVersion,omitempty"`
+	Warnings   []string            `json:"warnings,omitempty"`
+	TimingsMs  map[string]int64    `json:"timingsMs"`
+}
+
+// PrepareAndDump runs the pre-dump steps, records the process's facts,
+// dumps it and checksums the images: everything the builder needs from
+// inside the sandbox, in one go.
+func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Report, error) {
+	r := &Report{TimingsMs: map[string]int64{}}
+	step := func(name string, t0 time.Time) { r.TimingsMs[name] = time.Since(t0).Milliseconds() }
+
+	t0 := time.Now()
+	if out, err := hotspot.Jcmd(ctx, p.PID, "VM.version"); err == nil {
+		r.JVMVersion = firstLine(out)
+	} else {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("attach to JVM %d failed, no GC before dump: %v", p.PID, err))
+		p.GC = false
+	}
+	if p.GC {
+		if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("GC.run: %v", err))
+		}
+		if _, err := hotspot.Jcmd(ctx, p.PID, "System.trim_native_heap"); err != nil {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("System.trim_native_heap: %v", err))
+		}
+		settle := p.Settle
+		if settle == 0 {
+			settle = SettleTime
+		}
+		select {
+		case <-time.After(settle):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	// A stale attach socket makes every jcmd after a restore fail.
+	if err := hotspot.RemoveAttachFiles(p.PID); err != nil {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("removing attach files: %v", err))
+	}
+	step("predump", t0)
+
+	t0 = time.Now()
+	proc, files, err := DescribeProcess(p.PID)
+	if err != nil {
+		return nil, err
+	}
+	r.Process, r.OpenFiles = *proc, files
+	for _, f := range files {
+		if f.Writable && !f.Append {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is open for writing without O_APPEND: if a restored process grows it, later restores of the same container fail", f.Path))
+		}
+	}
+	flags, model, err := contract.CPUFeatures()
+	if err != nil {
+		return nil, err
+	}
+	r.Host = contract.Host{Kernel: contract.Kernel(), Arch: contract.Arch(), CPUModel: model, CPUFeatures: flags}
+	if v, err := Version(d.CriuPath); err == nil {
+		r.Host.CriuVersion = VersionString(v)
+	} else {
+		return nil, err
+	}
+	step("inspect", t0)
+
+	t0 = time.Now()
+	d.PID = p.PID
+	if err := Dump(d); err != nil {
+		return nil, err
+	}
+	step("dump", t0)
+
+	t0 = time.Now()
+	if r.Images, err = SumImages(d.ImagesDir); err != nil {
+		return nil, err
+	}
+	step("checksum", t0)
+	return r, nil
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			if i == 0 {
+				return firstLine(s[1:])
+			}
+			return s[:i]
+		}
+	}
+	return s
+}
+

@@ -1,0 +1,165 @@
+package contract
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Paths inside a warm image. The prefix is fixed: the CRIU bundle's wrapper
+// and the launcher find each other through it, and the metadata records it.
+const (
+	Prefix        = "/opt/crac-build"
+	LauncherPath  = Prefix + "/bin/crac-launch"
+	CriuDir       = Prefix + "/criu"
+	CriuPath      = CriuDir + "/criu"
+	CheckpointDir = Prefix + "/checkpoint"
+	ImagesDir     = CheckpointDir + "/images"
+	MetadataPath  = CheckpointDir + "/metadata.json"
+)
+
+// FormatVersion is the version of the metadata format. The launcher refuses
+// (and starts cold) on a version it does not know.
+const FormatVersion = 1
+
+// Label keys set on the image config, so that registries and `inspect` can
+// show the same facts without reading the checkpoint layer.
+const (
+	LabelFormat      = "dev.crac-build.format"
+	LabelVersion     = "dev.crac-build.version"
+	LabelCriu        = "dev.crac-build.criu-version"
+	LabelKernel      = "dev.crac-build.kernel"
+	LabelJVM         = "dev.crac-build.jvm"
+	LabelCaps        = "dev.crac-build.required-capabilities"
+	LabelCPUFeatures = "dev.crac-build.cpu-features-sha256"
+	LabelCheckpoint  = "dev.crac-build.checkpoint-raw-bytes"
+	LabelCreated     = "dev.crac-build.created"
+)
+
+// Environment variables the launcher reads at container start.
+const (
+	// EnvRestore=off forces a cold start.
+	EnvRestore = "CRAC_RESTORE"
+	// EnvRestoreTimeout bounds a restore (Go duration), after which criu is
+	// SIGKILLed and the cold command runs.
+	EnvRestoreTimeout = "CRAC_RESTORE_TIMEOUT"
+	// EnvDebug makes the launcher print its checks and keep the CRIU log.
+	EnvDebug = "CRAC_DEBUG"
+)
+
+// Command is how to start the application cold.
+type Command struct {
+	Args    []string `json:"args"`
+	Env     []string `json:"env"`
+	WorkDir string   `json:"workdir"`
+}
+
+// FileSum is one CRIU image file with its checksum.
+type FileSum struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// OpenFile is a file the checkpointed process held open (or mapped). CRIU
+// checks only size and mode at restore; the digest lets the launcher do
+// better for files that may differ from build time.
+type OpenFile struct {
+	Path     string `json:"path"`
+	Size     int64  `json:"size"`
+	Mode     uint32 `json:"mode"`
+	SHA256   string `json:"sha256,omitempty"`
+	Writable bool   `json:"writable,omitempty"`
+	Append   bool   `json:"append,omitempty"`
+	Mapped   bool   `json:"mapped,omitempty"`
+}
+
+// Process describes the checkpointed process tree's root (the JVM).
+type Process struct {
+	PID     int   `json:"pid"`
+	Threads int   `json:"threads"`
+	RSSKiB  int64 `json:"rssKiB"`
+	// Stdio holds readlink(/proc/PID/fd/{0,1,2}) at dump time, e.g.
+	// "pipe:[1234]". The launcher hands its own fds to CRIU under these keys.
+	Stdio [3]string `json:"stdio"`
+	// Capabilities of the process at dump time (hex bit masks as in
+	// /proc/PID/status): the restoring container must have at least these.
+	CapEff string `json:"capEff"`
+	CapBnd string `json:"capBnd"`
+}
+
+// Host describes the build machine as far as a restore depends on it.
+type Host struct {
+	Kernel      string   `json:"kernel"`
+	Arch        string   `json:"arch"`
+	CPUModel    string   `json:"cpuModel"`
+	CPUFeatures []string `json:"cpuFeatures"`
+	CriuVersion string   `json:"criuVersion"`
+}
+
+// Warmup holds statistics of the warmup that preceded the checkpoint.
+type Warmup struct {
+	ReadyAfterMs int64   `json:"readyAfterMs"`
+	Requests     int     `json:"requests"`
+	Errors       int     `json:"errors"`
+	DurationMs   int64   `json:"durationMs"`
+	Script       string  `json:"script,omitempty"`
+	FirstMs      float64 `json:"firstRequestMs,omitempty"`
+	LastMs       float64 `json:"lastRequestMs,omitempty"`
+}
+
+// Metadata is the file at MetadataPath.
+type Metadata struct {
+	FormatVersion int       `json:"formatVersion"`
+	Builder       string    `json:"builder"`
+	Created       time.Time `json:"created"`
+	Cold          Command   `json:"cold"`
+	JVMVersion    string    `json:"jvmVersion,omitempty"`
+	Process       Process   `json:"process"`
+	Host          Host      `json:"host"`
+	// RequiredCaps names the capabilities the launcher needs to restore
+	// (CRIU's own plus the process's), e.g. "CAP_CHECKPOINT_RESTORE".
+	RequiredCaps []string   `json:"requiredCapabilities"`
+	Images       []FileSum  `json:"images"`
+	OpenFiles    []OpenFile `json:"openFiles"`
+	Warmup       Warmup     `json:"warmup"`
+	// TCPClose is true when the dump closed established TCP connections
+	// (--tcp-close); the restore must use the same option.
+	TCPClose bool `json:"tcpClose"`
+	// Timings of the build steps, in milliseconds, by step name.
+	Timings map[string]int64 `json:"timingsMs,omitempty"`
+}
+
+// Read loads and validates the metadata file at path.
+func Read(path string) (*Metadata, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoint metadata: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes metadata and checks its format version.
+func Parse(b []byte) (*Metadata, error) {
+	var m Metadata
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decoding checkpoint metadata: %w", err)
+	}
+	if m.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("checkpoint metadata format %d, this launcher reads format %d", m.FormatVersion, FormatVersion)
+	}
+	if len(m.Cold.Args) == 0 {
+		return nil, fmt.Errorf("checkpoint metadata has no cold command")
+	}
+	return &m, nil
+}
+
+// Marshal encodes metadata as indented JSON.
+func (m *Metadata) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

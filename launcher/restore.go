@@ -1,0 +1,377 @@
+package launcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crac-build/crac-build/checkpoint"
+	"github.com/crac-build/crac-build/contract"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRestoreTimeout bounds a restore. A healthy restore takes 40-200 ms
+// (ENVIRONMENT.md); reading a large image from a cold disk takes longer, but
+// a criu that has not finished in 10 s is hung (a missing capability makes
+// it spin forever), and a cold start is the better outcome.
+const DefaultRestoreTimeout = 10 * time.Second
+
+// Options say where the launcher finds the checkpoint and the bundle. The
+// zero value means the paths of the image contract.
+type Options struct {
+	MetadataPath string
+	ImagesDir    string
+	CriuPath     string
+	// Args are the launcher's own arguments: if present they replace the
+	// command, and the launcher starts cold (the checkpoint is of another).
+	Args []string
+	// Env is the container's environment (os.Environ()).
+	Env []string
+}
+
+func (o *Options) defaults() {
+	if o.MetadataPath == "" {
+		o.MetadataPath = contract.MetadataPath
+	}
+	if o.ImagesDir == "" {
+		o.ImagesDir = contract.ImagesDir
+	}
+	if o.CriuPath == "" {
+		o.CriuPath = contract.CriuPath
+	}
+}
+
+// Plan is the outcome of Check: either a restore can be tried, or Reason
+// says why the application must start cold.
+type Plan struct {
+	Meta    *contract.Metadata
+	Opts    Options
+	Cold    []string // the cold command
+	WorkDir string
+	Reason  error // nil: try a restore
+	Timeout time.Duration
+}
+
+// Check reads the metadata and checks, cheapest first, everything a restore
+// depends on that can be known before trying it.
+func Check(opts Options) *Plan {
+	opts.defaults()
+	p := &Plan{Opts: opts, Timeout: DefaultRestoreTimeout}
+	env := envMap(opts.Env)
+	m, err := contract.Read(opts.MetadataPath)
+	if err == nil {
+		p.Meta = m
+		p.Cold = m.Cold.Args
+		p.WorkDir = m.Cold.WorkDir
+	}
+	if len(opts.Args) > 0 {
+		p.Cold = opts.Args
+		p.Reason = errors.New("command given as arguments replaces the checkpointed one")
+		return p
+	}
+	if err != nil {
+		p.Reason = err
+		return p
+	}
+	if v := env[contract.EnvRestore]; strings.EqualFold(v, "off") || v == "0" || strings.EqualFold(v, "false") {
+		p.Reason = fmt.Errorf("%s=%s", contract.EnvRestore, v)
+		return p
+	}
+	if v := env[contract.EnvRestoreTimeout]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			p.Reason = fmt.Errorf("%s=%q is not a duration", contract.EnvRestoreTimeout, v)
+			return p
+		}
+		p.Timeout = d
+	}
+	p.Reason = checkAll(m, opts)
+	return p
+}
+
+func checkAll(m *contract.Metadata, opts Options) error {
+	if a := contract.Arch(); m.Host.Arch != "" && a != m.Host.Arch {
+		return fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a)
+	}
+	if err := checkCaps(m); err != nil {
+		return err
+	}
+	if err := checkCPU(m); err != nil {
+		return err
+	}
+	if err := checkPIDs(m); err != nil {
+		return err
+	}
+	if err := checkOpenFiles(m); err != nil {
+		return err
+	}
+	// The two slow checks run side by side: criu's own start-up and
+	// hashing the image files (which also pulls them into the page cache
+	// for the restore that follows).
+	var wg sync.WaitGroup
+	var criuErr, imgErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); criuErr = checkCriu(opts.CriuPath) }()
+	go func() { defer wg.Done(); imgErr = checkImages(m, opts.ImagesDir) }()
+	wg.Wait()
+	if criuErr != nil {
+		return criuErr
+	}
+	return imgErr
+}
+
+// unprivilegedCaps are what CRIU needs to restore in --unprivileged mode.
+var unprivilegedCaps = []string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}
+
+func checkCaps(m *contract.Metadata) error {
+	st, err := contract.ProcStatus("self")
+	if err != nil {
+		return fmt.Errorf("reading own capabilities: %w", err)
+	}
+	eff, _ := contract.ParseCapMask(st["CapEff"])
+	bnd, _ := contract.ParseCapMask(st["CapBnd"])
+	need, err := contract.CapMask(append(append([]string{}, unprivilegedCaps...), m.RequiredCaps...))
+	if err != nil {
+		return err
+	}
+	// The restored task gets back the capabilities it had at dump: a
+	// container that lacks one makes CRIU hang (ENVIRONMENT.md).
+	procEff, _ := contract.ParseCapMask(m.Process.CapEff)
+	procBnd, _ := contract.ParseCapMask(m.Process.CapBnd)
+	if miss := (need | procEff) &^ eff; miss != 0 {
+		return fmt.Errorf("missing capabilities %s", strings.Join(contract.CapNames(miss), ","))
+	}
+	if miss := procBnd &^ bnd; miss != 0 {
+		return fmt.Errorf("missing capabilities in the bounding set %s", strings.Join(contract.CapNames(miss), ","))
+	}
+	return nil
+}
+
+func checkCPU(m *contract.Metadata) error {
+	if len(m.Host.CPUFeatures) == 0 {
+		return nil
+	}
+	have, _, err := contract.CPUFeatures()
+	if err != nil {
+		return err
+	}
+	if miss := contract.MissingFeatures(contract.ISAFeatures(m.Host.CPUFeatures), have); len(miss) > 0 {
+		return fmt.Errorf("CPU lacks features the checkpoint was made with: %s", strings.Join(miss, ","))
+	}
+	return nil
+}
+
+func checkPIDs(m *contract.Metadata) error {
+	if m.Process.PID <= 0 {
+		return fmt.Errorf("checkpoint metadata has no PID")
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(m.Process.PID)); err == nil {
+		return fmt.Errorf("PID %d, which the checkpoint needs, is taken", m.Process.PID)
+	}
+	return nil
+}
+
+// checkOpenFiles compares the files the process held open with build time.
+// Size and mode are what CRIU checks; the digest is compared for files on
+// another filesystem than the root (a volume or bind mount over the image),
+// the only way a file from the image's layers can differ here.
+func checkOpenFiles(m *contract.Metadata) error {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return fmt.Errorf("stat /: %w", err)
+	}
+	for _, f := range m.OpenFiles {
+		var st unix.Stat_t
+		if err := unix.Stat(f.Path, &st); err != nil {
+			return fmt.Errorf("file %s held open at checkpoint: %w", f.Path, err)
+		}
+		if f.Writable {
+			continue // its size changes by design; CRIU restores its position
+		}
+		if st.Size != f.Size {
+			return fmt.Errorf("file %s held open at checkpoint has size %d, was %d", f.Path, st.Size, f.Size)
+		}
+		if st.Mode&0o7777 != f.Mode&0o7777 {
+			return fmt.Errorf("file %s held open at checkpoint has mode %o, was %o", f.Path, st.Mode&0o7777, f.Mode)
+		}
+		if f.SHA256 != "" && st.Dev != root.Dev {
+			d, err := sha256File(f.Path)
+			if err != nil {
+				return fmt.Errorf("checksumming %s: %w", f.Path, err)
+			}
+			if d != f.SHA256 {
+				return fmt.Errorf("file %s held open at checkpoint has other content than at build", f.Path)
+			}
+		}
+	}
+	return nil
+}
+
+func checkCriu(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("criu bundle: %w", err)
+	}
+	v, err := checkpoint.Version(path)
+	if err != nil {
+		return fmt.Errorf("criu bundle does not run: %w", err)
+	}
+	if v < 40200 {
+		return fmt.Errorf("criu %s is older than 4.2", checkpoint.VersionString(v))
+	}
+	return nil
+}
+
+func checkImages(m *contract.Metadata, dir string) error {
+	if len(m.Images) == 0 {
+		return fmt.Errorf("checkpoint metadata lists no image files")
+	}
+	// Hash the largest files first, on all cores, to finish soonest.
+	files := append([]contract.FileSum(nil), m.Images...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Size > files[j].Size })
+	work := make(chan contract.FileSum)
+	errs := make(chan error, len(files))
+	var wg sync.WaitGroup
+	for i := 0; i < runtime.NumCPU(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				errs <- checkImage(filepath.Join(dir, f.Name), f)
+			}
+		}()
+	}
+	for _, f := range files {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkImage(path string, f contract.FileSum) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("checkpoint file %s: %w", f.Name, err)
+	}
+	if fi.Size() != f.Size {
+		return fmt.Errorf("checkpoint file %s has %d bytes, expected %d (truncated or damaged)", f.Name, fi.Size(), f.Size)
+	}
+	d, err := sha256File(path)
+	if err != nil {
+		return fmt.Errorf("checksumming checkpoint file %s: %w", f.Name, err)
+	}
+	if d != f.SHA256 {
+		return fmt.Errorf("checkpoint file %s fails its checksum (damaged)", f.Name)
+	}
+	return nil
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Restore restores the checkpoint of a plan whose checks passed, handing
+// the JVM the launcher's own stdin, stdout and stderr. It returns the
+// restored JVM's PID.
+func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
+	work, err := os.MkdirTemp("", "crac-launch-")
+	if err != nil {
+		return 0, fmt.Errorf("creating CRIU work dir: %w", err)
+	}
+	inherit := map[string]*os.File{}
+	for i, key := range p.Meta.Process.Stdio {
+		if !strings.HasPrefix(key, "pipe:") && !strings.HasPrefix(key, "socket:") {
+			continue // a file or device: CRIU reopens it by path
+		}
+		if _, dup := inherit[key]; dup {
+			continue // stdout and stderr were one pipe: they stay one
+		}
+		inherit[key] = stdio[i]
+	}
+	pid, err := checkpoint.Restore(ctx, checkpoint.RestoreOptions{
+		CriuPath:  p.Opts.CriuPath,
+		ImagesDir: p.Opts.ImagesDir,
+		WorkDir:   work,
+		Inherit:   inherit,
+		TCPClose:  p.Meta.TCPClose,
+		Timeout:   p.Timeout,
+	})
+	if err != nil || os.Getenv(contract.EnvDebug) == "" {
+		// On failure the reason already carries the log's last error.
+		_ = os.RemoveAll(work)
+	}
+	return pid, err
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// ExecCold replaces the launcher with the plan's cold command, in the
+// container's environment. It returns only on failure.
+func ExecCold(p *Plan, env []string) error {
+	if len(p.Cold) == 0 {
+		return fmt.Errorf("no command to start: the image has no checkpoint metadata and no arguments were given")
+	}
+	if p.WorkDir != "" {
+		if err := os.Chdir(p.WorkDir); err != nil {
+			return fmt.Errorf("changing to working dir %s: %w", p.WorkDir, err)
+		}
+	}
+	path := p.Cold[0]
+	if !strings.Contains(path, "/") {
+		lp, err := lookPath(path, envMap(env)["PATH"])
+		if err != nil {
+			return err
+		}
+		path = lp
+	}
+	if err := unix.Exec(path, p.Cold, env); err != nil {
+		return fmt.Errorf("starting %s: %w", p.Cold[0], err)
+	}
+	return nil
+}
+
+func lookPath(name, pathEnv string) (string, error) {
+	if pathEnv == "" {
+		pathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in PATH %s", name, pathEnv)
+}
