@@ -92,6 +92,14 @@ func dump(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *work == "" {
+		fmt.Fprintln(os.Stderr, "crac-launch: dump needs --work")
+		return 2
+	}
+	if err := os.MkdirAll(*work, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r, err := checkpoint.PrepareAndDump(ctx,

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crac-build/crac-build/runner"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "start an image locally (runc) and see it start warm or cold",
+		ArgsUsage: "IMAGE",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "cold", Usage: "force a cold start (CRAC_RESTORE=off)"},
+			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "environment variable K=V (repeatable)"},
+			&cli.IntFlag{Name: "port", Usage: "container port to publish (default: the image's exposed port)"},
+			&cli.StringFlag{Name: "publish", Aliases: []string{"p"}, Usage: "host address to publish the port on (default 127.0.0.1:PORT; port 0 picks a free one)"},
+			&cli.StringFlag{Name: "probe-url", Usage: "measure container start to the first 2xx answer of this URL or path (e.g. /health)"},
+			&cli.DurationFlag{Name: "probe-timeout", Value: time.Minute, Usage: "give up probing after this long"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON result (mode, ready_ms, reason) and stop the container"},
+			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
+			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "grace between SIGTERM and SIGKILL when stopping"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("run: want one IMAGE argument")
+			}
+			jsonOut := c.Bool("json")
+			if jsonOut && c.String("probe-url") == "" {
+				return fmt.Errorf("run --json needs --probe-url")
+			}
+			o := runner.Options{
+				Image:    c.Args().First(),
+				Cold:     c.Bool("cold"),
+				Env:      c.StringSlice("env"),
+				Port:     c.Int("port"),
+				HostAddr: c.String("publish"),
+				Runtime:  c.String("runtime"),
+				CacheDir: c.String("cache-dir"),
+				Insecure: c.Bool("insecure"),
+				Stdout:   os.Stdout,
+				Stderr:   os.Stderr,
+			}
+			if jsonOut {
+				// stdout carries the JSON result only.
+				o.Stdout = os.Stderr
+			}
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+
+			r, err := runner.Start(c.Context, o)
+			if err != nil {
+				return err
+			}
+			stop := func() int {
+				st, err := r.Stop(c.Duration("stop-timeout"))
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "crac-build: %v\n", err)
+				}
+				return st
+			}
+			if r.Addr != "" && !c.Bool("quiet") {
+				fmt.Fprintf(os.Stderr, "crac-build: published on %s\n", r.Addr)
+			}
+			result := map[string]any{}
+			if u := c.String("probe-url"); u != "" {
+				if strings.HasPrefix(u, "/") {
+					if r.Addr == "" {
+						stop()
+						return fmt.Errorf("--probe-url %s is a path but no port is published (--port)", u)
+					}
+					u = "http://" + r.Addr + u
+				}
+				ctx, cancel := context.WithTimeout(c.Context, c.Duration("probe-timeout"))
+				d, err := r.Probe(ctx, u)
+				cancel()
+				mode, reason := r.WaitMode(2 * time.Second)
+				result["mode"], result["reason"] = mode, reason
+				if err != nil {
+					result["error"] = err.Error()
+				} else {
+					result["ready_ms"] = float64(d.Microseconds()) / 1000
+				}
+				if !jsonOut && err == nil && !c.Bool("quiet") {
+					fmt.Fprintf(os.Stderr, "crac-build: %s, first answer after %.1f ms\n", mode, float64(d.Microseconds())/1000)
+				}
+				if jsonOut || err != nil {
+					st := stop()
+					result["exit_status"] = st
+					if jsonOut {
+						if err := json.NewEncoder(os.Stdout).Encode(result); err != nil {
+							return err
+						}
+					}
+					if err != nil {
+						return err
+					}
+					return nil
+				}
+			}
+			select {
+			case <-r.Done():
+				st := r.Wait()
+				_, _ = r.Stop(0)
+				if st != 0 {
+					return cli.Exit(fmt.Sprintf("crac-build: container exited with status %d", st), st)
+				}
+				return nil
+			case <-sigs:
+				fmt.Fprintln(os.Stderr, "crac-build: stopping")
+				stop()
+				return nil
+			}
+		},
+	}
+}

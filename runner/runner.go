@@ -1,0 +1,280 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/sandbox"
+)
+
+// Options of a local run.
+type Options struct {
+	Image string
+	// Cold forces a cold start (CRAC_RESTORE=off).
+	Cold bool
+	// Env adds K=V to the image's environment.
+	Env []string
+	// Port is the container port to publish; default the image's only
+	// exposed port.
+	Port int
+	// HostAddr is where to publish it on the host, default 127.0.0.1:PORT;
+	// port 0 picks a free one.
+	HostAddr string
+	// Caps replace the container's capabilities (default: Docker's
+	// defaults plus CAP_CHECKPOINT_RESTORE).
+	Caps     []string
+	Runtime  string
+	CacheDir string
+	TempDir  string
+	Insecure bool
+	// Stdout and Stderr receive the container's output.
+	Stdout, Stderr io.Writer
+}
+
+// Run is a running container.
+type Run struct {
+	c       *sandbox.Container
+	Started time.Time
+	// Addr is the published host address (host:port), "" if none.
+	Addr string
+
+	mu     sync.Mutex
+	mode   string
+	reason string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+// Start pulls or opens the image, unpacks it (cached by digest), and starts
+// a container of it.
+func Start(ctx context.Context, o Options) (*Run, error) {
+	img, err := registry.Load(ctx, o.Image, registry.Options{Insecure: o.Insecure})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", o.Image, err)
+	}
+	if o.CacheDir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			d = os.TempDir()
+		}
+		o.CacheDir = filepath.Join(d, "crac-build")
+	}
+	rootfs, err := layers.CachedRootFS(img, o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	port := o.Port
+	if port == 0 && len(cf.Config.ExposedPorts) == 1 {
+		for p := range cf.Config.ExposedPorts {
+			port, _ = strconv.Atoi(strings.TrimSuffix(p, "/tcp"))
+		}
+	}
+	env := append([]string{}, cf.Config.Env...)
+	env = append(env, o.Env...)
+	if o.Cold {
+		env = append(env, contract.EnvRestore+"=off")
+	}
+	caps := o.Caps
+	if caps == nil {
+		caps = append(append([]string{}, sandbox.DockerCaps...), "CAP_CHECKPOINT_RESTORE")
+	}
+	args := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("image %s has no ENTRYPOINT or CMD", o.Image)
+	}
+	dir, err := os.MkdirTemp(o.TempDir, "crac-run-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{seen: make(chan struct{})}
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	lw := &lineWatcher{dst: stderr, fn: r.watch}
+	r.Started = time.Now()
+	c, err := sandbox.Start(ctx, sandbox.Config{
+		Runtime: o.Runtime,
+		Dir:     dir,
+		Lower:   []string{rootfs},
+		Args:    args,
+		Env:     env,
+		Cwd:     cf.Config.WorkingDir,
+		Caps:    caps,
+		Stdout:  orDiscard(o.Stdout),
+		Stderr:  lw,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	r.c = c
+	if port > 0 {
+		addr := o.HostAddr
+		if addr == "" {
+			addr = "127.0.0.1:" + strconv.Itoa(port)
+		}
+		ln, err := c.Forward(addr, port)
+		if err != nil {
+			_ = c.Destroy()
+			return nil, err
+		}
+		r.Addr = ln.Addr().String()
+	}
+	return r, nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// watch reads the launcher's verdict from the container's stderr.
+func (r *Run) watch(line string) {
+	var mode, reason string
+	switch {
+	case strings.HasPrefix(line, "crac-launch: restored in "):
+		mode = "restored"
+	case strings.HasPrefix(line, "crac-launch: cold start: "):
+		mode, reason = "cold", strings.TrimPrefix(line, "crac-launch: cold start: ")
+	default:
+		return
+	}
+	r.mu.Lock()
+	if r.mode == "" {
+		r.mode, r.reason = mode, reason
+	}
+	r.mu.Unlock()
+	r.once.Do(func() { close(r.seen) })
+}
+
+// Mode returns "restored", "cold" or "" (the launcher said nothing yet),
+// and the launcher's reason for a cold start.
+func (r *Run) Mode() (string, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mode, r.reason
+}
+
+// WaitMode waits up to d for the launcher's verdict.
+func (r *Run) WaitMode(d time.Duration) (string, string) {
+	select {
+	case <-r.seen:
+	case <-time.After(d):
+	case <-r.c.Done():
+		// Output may still be in flight.
+		select {
+		case <-r.seen:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return r.Mode()
+}
+
+// Done is closed when the container's PID 1 exits.
+func (r *Run) Done() <-chan struct{} { return r.c.Done() }
+
+// Signal sends sig to the container's PID 1 (the launcher).
+func (r *Run) Signal(sig syscall.Signal) error { return r.c.Signal(sig) }
+
+// Wait returns PID 1's exit status once it has exited.
+func (r *Run) Wait() int { return r.c.Wait() }
+
+// Container exposes the sandbox, e.g. to dial into its network.
+func (r *Run) Container() *sandbox.Container { return r.c }
+
+// Probe polls url (on the host) until it answers 2xx and returns the time
+// since the container started.
+func (r *Run) Probe(ctx context.Context, url string) (time.Duration, error) {
+	client := &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: time.Second}).DialContext},
+		Timeout:   5 * time.Second,
+	}
+	// Probe interval: fine enough to resolve a 40 ms restore.
+	const interval = 2 * time.Millisecond
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, fmt.Errorf("probe URL %q: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				return time.Since(r.Started), nil
+			}
+			last = fmt.Errorf("%s answered %s", url, resp.Status)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%s did not answer: %v", url, last)
+		case <-r.c.Done():
+			return 0, fmt.Errorf("container exited with status %d before %s answered", r.c.Wait(), url)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Stop sends SIGTERM, waits up to grace, then SIGKILLs (as `docker stop`
+// does), removes the container and returns PID 1's exit status.
+func (r *Run) Stop(grace time.Duration) (int, error) {
+	select {
+	case <-r.c.Done():
+	default:
+		_ = r.c.Signal(syscall.SIGTERM)
+		select {
+		case <-r.c.Done():
+		case <-time.After(grace):
+			_ = r.c.Signal(syscall.SIGKILL)
+		}
+	}
+	st := r.c.Wait()
+	return st, r.c.Destroy()
+}
+
+// lineWatcher passes output through and calls fn for every complete line.
+type lineWatcher struct {
+	dst  io.Writer
+	fn   func(string)
+	mu   sync.Mutex
+	part []byte
+}
+
+func (l *lineWatcher) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.part = append(l.part, p...)
+	for {
+		i := strings.IndexByte(string(l.part), '\n')
+		if i < 0 {
+			break
+		}
+		l.fn(string(l.part[:i]))
+		l.part = l.part[i+1:]
+	}
+	l.mu.Unlock()
+	return l.dst.Write(p)
+}
+
