@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -378,6 +379,8 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
 		return nil, fmt.Errorf("reading the dump report: %w: %q", err, out.String())
 	}
+	// The dumped tree is frozen; end the sandbox.
+	_ = c.Signal(syscall.SIGKILL)
 	select {
 	case <-c.Done():
 	case <-time.After(30 * time.Second):

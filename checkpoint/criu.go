@@ -37,7 +37,7 @@ type DumpOptions struct {
 }
 
 // Dump checkpoints opts.PID with CRIU in unprivileged mode. The process is
-// killed by CRIU once dumped. On failure the error carries the tail of
+// left stopped (SIGSTOP) once dumped; the caller kills it. On failure the error carries the tail of
 // CRIU's log.
 func Dump(opts DumpOptions) error {
 	imgDir, err := os.Open(opts.ImagesDir)
@@ -61,7 +61,11 @@ func Dump(opts DumpOptions) error {
 		LogFile:      ptr("dump.log"),
 		Unprivileged: ptr(true),
 		TcpClose:     ptr(opts.TCPClose),
-		LeaveRunning: ptr(false),
+		// The tree stays frozen after the dump: if it were killed, the
+		// sandbox's init would exit and take this process with it; if it
+		// ran on, it could change files after their state was recorded.
+		// The builder kills the sandbox once the report is out.
+		LeaveStopped: ptr(true),
 	}
 	if opts.TimeoutSeconds > 0 {
 		o.Timeout = ptr(opts.TimeoutSeconds)

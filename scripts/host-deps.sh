@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian (bookworm) packages that building and testing
+# crac-build need on a fresh machine: the OCI runtime, the rootfs builder,
+# a JDK to compile the examples, curl for warmup scripts. Idempotent: it
+# does nothing when everything is present.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have runc || need+=(runc)
+have mmdebstrap || need+=(mmdebstrap)
+have curl || need+=(curl)
+have javac || need+=(openjdk-17-jdk-headless)
+have gcc || need+=(gcc libc6-dev)
+have zstd || need+=(zstd)
+
+if ((${#need[@]})); then
+  echo "host-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; then
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
