@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/runner"
+)
+
+// repoRoot is the checkout this test runs in.
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// requireE2E skips when the host cannot run the test, but fails when
+// CRAC_E2E=1 (set by `make test` and CI): there a skip would hide a broken
+// setup.
+func requireE2E(t testing.TB) {
+	t.Helper()
+	root := repoRoot(t)
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		missing = append(missing, "runc (make deps)")
+	}
+	for _, p := range []string{"build/criu/criu", "bin/crac-launch", "build/base/index.json", "examples/hello/build/hello.jar"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			missing = append(missing, p+" (make test builds it)")
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "end-to-end test needs " + strings.Join(missing, ", ")
+	if os.Getenv("CRAC_E2E") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+var (
+	buildOnce sync.Once
+	imageRef  string
+	buildErr  error
+	cacheDir  string
+	workDir   string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
+	os.Exit(code)
+}
+
+// helloImage builds examples/hello once for all tests of the package.
+func helloImage(t *testing.T) string {
+	t.Helper()
+	requireE2E(t)
+	buildOnce.Do(func() {
+		root := repoRoot(t)
+		workDir, buildErr = os.MkdirTemp("", "crac-e2e-")
+		if buildErr != nil {
+			return
+		}
+		cacheDir = filepath.Join(workDir, "cache")
+		imageRef = "oci-layout:" + filepath.Join(workDir, "images") + ":hello"
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var log bytes.Buffer
+		_, buildErr = builder.Build(ctx, builder.Options{
+			Base:         "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
+			Adds:         []builder.Add{{Src: filepath.Join(root, "examples/hello/build/hello.jar"), Dest: "/app/hello.jar"}},
+			Cmd:          []string{"java", "-jar", "/app/hello.jar"},
+			Port:         8080,
+			ReadyURL:     "http://127.0.0.1:8080/health",
+			WarmupScript: filepath.Join(root, "examples/hello/warmup.sh"),
+			Outputs:      []string{imageRef},
+			CriuBundle:   filepath.Join(root, "build/criu"),
+			Launcher:     filepath.Join(root, "bin/crac-launch"),
+			CacheDir:     cacheDir,
+			AppOutput:    &log,
+			Version:      "e2e",
+		})
+		if buildErr != nil {
+			buildErr = fmt.Errorf("%w\napp output:\n%s", buildErr, log.String())
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building examples/hello: %v", buildErr)
+	}
+	return imageRef
+}
+
+// syncBuffer is a bytes.Buffer safe for the container's output goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type started struct {
+	r              *runner.Run
+	stdout, stderr *syncBuffer
+	url            string
+}
+
+func start(t *testing.T, env ...string) *started {
+	t.Helper()
+	ref := helloImage(t)
+	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r, err := runner.Start(context.Background(), runner.Options{
+		Image:    ref,
+		Env:      env,
+		HostAddr: "127.0.0.1:0",
+		CacheDir: cacheDir,
+		Stdout:   s.stdout,
+		Stderr:   s.stderr,
+	})
+	if err != nil {
+		t.Fatalf("starting %s: %v", ref, err)
+	}
+	s.r = r
+	s.url = "http://" + r.Addr
+	t.Cleanup(func() {
+		if _, err := r.Stop(5 * time.Second); err != nil {
+			t.Errorf("removing container: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("container stdout:\n%s\ncontainer stderr:\n%s", s.stdout, s.stderr)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := r.Probe(ctx, s.url+"/health"); err != nil {
+		t.Fatalf("probing: %v", err)
+	}
+	return s
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+// waitFor polls cond for up to 5 s: container output arrives asynchronously.
+func waitFor(cond func() bool) bool {
+	for i := 0; i < 100; i++ {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cond()
+}
+
+func TestRestoredServesAndStops(t *testing.T) {
+	s := start(t)
+	if mode, reason := s.r.WaitMode(5 * time.Second); mode != "restored" {
+		t.Fatalf("launcher mode %q (%s), want restored", mode, reason)
+	}
+	body := get(t, s.url+"/")
+	if !strings.Contains(body, "hello from crac-build") {
+		t.Errorf("GET / = %q, want the hello greeting", body)
+	}
+	// The warmup served many requests before the checkpoint: a restored
+	// JVM carries on counting, a fresh one would not.
+	var served int
+	if m := regexp.MustCompile(`requests served: (\d+)`).FindStringSubmatch(body); m != nil {
+		served, _ = strconv.Atoi(m[1])
+	}
+	if served < 10 {
+		t.Errorf("GET / = %q: %d requests served, want the warmup's count carried over (a fresh JVM would say 1)", body, served)
+	}
+	// The restored JVM's stdout must reach the container's stdout.
+	if !waitFor(func() bool { return strings.Contains(s.stdout.String(), "hello: request") }) {
+		t.Errorf("the restored JVM's output did not reach the container's stdout; got %q", s.stdout.String())
+	}
+	if err := s.r.Signal(15); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.r.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("container did not stop within 20 s of SIGTERM")
+	}
+	if st := s.r.Wait(); st != 143 {
+		t.Errorf("exit status after SIGTERM = %d, want 143 (the JVM's, passed through the launcher)", st)
+	}
+	if !waitFor(func() bool { return strings.Contains(s.stdout.String(), "hello: shutting down") }) {
+		t.Errorf("shutdown hook output missing from stdout: %q", s.stdout.String())
+	}
+}
+
+func TestSecondRestoreStartsFromPristineFiles(t *testing.T) {
+	for i := 0; i < 2; i++ {
+		s := start(t)
+		if mode, reason := s.r.WaitMode(5 * time.Second); mode != "restored" {
+			t.Fatalf("run %d: launcher mode %q (%s), want restored", i+1, mode, reason)
+		}
+		get(t, s.url+"/work?n=10")
+		if _, err := s.r.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRestoreOffStartsCold(t *testing.T) {
+	s := start(t, "CRAC_RESTORE=off")
+	mode, reason := s.r.WaitMode(5 * time.Second)
+	if mode != "cold" || !strings.Contains(reason, "CRAC_RESTORE=off") {
+		t.Fatalf("launcher mode %q reason %q, want cold because of CRAC_RESTORE=off", mode, reason)
+	}
+	if !strings.Contains(s.stderr.String(), "crac-launch: cold start: CRAC_RESTORE=off") {
+		t.Errorf("stderr lacks the one-line reason: %q", s.stderr.String())
+	}
+	if body := get(t, s.url+"/"); !strings.Contains(body, "hello from crac-build") {
+		t.Errorf("cold GET / = %q", body)
+	}
+	if err := s.r.Signal(15); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.r.Wait(); st != 143 {
+		t.Errorf("cold exit status after SIGTERM = %d, want 143", st)
+	}
+}
