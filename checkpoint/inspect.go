@@ -135,7 +135,7 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// SumImages returns the size and SHA-256 of every file in the CRIU images
+// SumImages returns the size and CRC-32C of every file in the CRIU images
 // directory, sorted by name.
 func SumImages(dir string) ([]contract.FileSum, error) {
 	ents, err := os.ReadDir(dir)
@@ -152,11 +152,11 @@ func SumImages(dir string) ([]contract.FileSum, error) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := fileSHA256(p)
+		sum, err := contract.FileCRC32C(p)
 		if err != nil {
 			return nil, fmt.Errorf("checksumming %s: %w", p, err)
 		}
-		out = append(out, contract.FileSum{Name: e.Name(), Size: fi.Size(), SHA256: d})
+		out = append(out, contract.FileSum{Name: e.Name(), Size: fi.Size(), CRC32C: sum})
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package contract
 import (
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
 	"time"
 )
@@ -55,11 +57,14 @@ type Command struct {
 	WorkDir string   `json:"workdir"`
 }
 
-// FileSum is one CRIU image file with its checksum.
+// FileSum is one CRIU image file with its checksum. The checksum is a
+// CRC-32C: it detects damage (a truncated or corrupted file) at ~10 GB/s,
+// where SHA-256 would add ~60 ms per 100 MB to every restore. Tampering is
+// the registry's digests' job, not the launcher's.
 type FileSum struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	CRC32C uint32 `json:"crc32c"`
 }
 
 // OpenFile is a file the checkpointed process held open (or mapped). CRIU
@@ -162,4 +167,20 @@ func (m *Metadata) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// FileCRC32C returns the CRC-32C of a file's content.
+func FileCRC32C(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+		return 0, err
+	}
+	return h.Sum32(), nil
 }

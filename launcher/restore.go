@@ -273,11 +273,11 @@ func checkImage(path string, f contract.FileSum) error {
 	if fi.Size() != f.Size {
 		return fmt.Errorf("checkpoint file %s has %d bytes, expected %d (truncated or damaged)", f.Name, fi.Size(), f.Size)
 	}
-	d, err := sha256File(path)
+	sum, err := contract.FileCRC32C(path)
 	if err != nil {
 		return fmt.Errorf("checksumming checkpoint file %s: %w", f.Name, err)
 	}
-	if d != f.SHA256 {
+	if sum != f.CRC32C {
 		return fmt.Errorf("checkpoint file %s fails its checksum (damaged)", f.Name)
 	}
 	return nil

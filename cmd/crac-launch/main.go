@@ -35,7 +35,11 @@ func main() {
 func launch(start time.Time) int {
 	sigs := launcher.Signals()
 	env := os.Environ()
+	debug := os.Getenv(contract.EnvDebug) != ""
 	plan := launcher.Check(launcher.Options{Args: os.Args[1:], Env: env})
+	if debug {
+		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms\n", time.Since(start).Milliseconds())
+	}
 	if plan.Reason == nil {
 		pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
 		if err == nil {
