@@ -120,4 +120,3 @@ func firstLine(s string) string {
 	}
 	return s
 }
-

@@ -277,4 +277,3 @@ func (l *lineWatcher) Write(p []byte) (int, error) {
 	l.mu.Unlock()
 	return l.dst.Write(p)
 }
-
