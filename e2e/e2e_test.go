@@ -17,7 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
 )
 
@@ -136,7 +141,11 @@ type started struct {
 
 func start(t *testing.T, env ...string) *started {
 	t.Helper()
-	ref := helloImage(t)
+	return startRef(t, helloImage(t), env...)
+}
+
+func startRef(t *testing.T, ref string, env ...string) *started {
+	t.Helper()
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	r, err := runner.Start(context.Background(), runner.Options{
 		Image:    ref,
@@ -260,5 +269,76 @@ func TestRestoreOffStartsCold(t *testing.T) {
 	}
 	if st := s.r.Wait(); st != 143 {
 		t.Errorf("cold exit status after SIGTERM = %d, want 143", st)
+	}
+}
+
+func TestFailedBuildWritesNothing(t *testing.T) {
+	requireE2E(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "images")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, err := builder.Build(ctx, builder.Options{
+		Base:         "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
+		Cmd:          []string{"java", "-jar", "/app/missing.jar"},
+		Port:         8080,
+		ReadyTimeout: time.Minute,
+		Outputs:      []string{"oci-layout:" + out + ":broken"},
+		CriuBundle:   filepath.Join(root, "build/criu"),
+		Launcher:     filepath.Join(root, "bin/crac-launch"),
+		CacheDir:     filepath.Join(dir, "cache"),
+		TempDir:      dir,
+	})
+	if err == nil {
+		t.Fatal("build of an application that cannot start succeeded")
+	}
+	for _, want := range []string{"exited before it was ready", "missing.jar"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q (the reason and the app's last output)", err, want)
+		}
+	}
+	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+		t.Errorf("a failed build left output at %s", out)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "crac-build-") {
+			t.Errorf("a failed build left its scratch dir %s", e.Name())
+		}
+	}
+}
+
+func TestDamagedCheckpointStartsCold(t *testing.T) {
+	ref := helloImage(t)
+	img, err := registry.Load(context.Background(), ref, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A layer on top that truncates the biggest CRIU image file, as a
+	// broken download or disk would.
+	tr := layers.NewTar()
+	if err := tr.AddBytes(contract.ImagesDir+"/pages-1.img", []byte("truncated"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged, err := mutate.AppendLayers(img, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dref := "oci-layout:" + filepath.Join(t.TempDir(), "damaged") + ":hello"
+	if err := registry.Write(context.Background(), damaged, dref, registry.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s := startRef(t, dref)
+	mode, reason := s.r.WaitMode(5 * time.Second)
+	if mode != "cold" || !strings.Contains(reason, "pages-1.img") {
+		t.Fatalf("launcher mode %q reason %q, want a cold start naming pages-1.img", mode, reason)
+	}
+	if body := get(t, s.url+"/"); !strings.Contains(body, "hello from crac-build") {
+		t.Errorf("cold GET / = %q", body)
 	}
 }
