@@ -38,7 +38,7 @@ const (
 
 // ErrUnknownCommand matches (with errors.Is) the error [Jcmd] returns when
 // the JVM does not know the diagnostic command, for example
-// "System.trim_native_heap" on a JVM older than 17.0.9.
+// "System.trim_native_heap" on an older JVM update that lacks it.
 var ErrUnknownCommand = errors.New("unknown diagnostic command")
 
 // CommandError is the error [Jcmd] returns when the JVM ran the request but
