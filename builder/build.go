@@ -224,6 +224,11 @@ func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
 	if _, err := os.Stat(filepath.Join(bundle, "criu")); err != nil {
 		return nil, fmt.Errorf("CRIU bundle %s is incomplete (run `make criu`): %w", bundle, err)
 	}
+	// A bundle given as a symlink (e.g. build/criu of a git worktree that
+	// shares another checkout's bundle) is added as the folder it names.
+	if real, err := filepath.EvalSymlinks(bundle); err == nil {
+		bundle = real
+	}
 	if err := t.AddHost(bundle, contract.CriuDir); err != nil {
 		return nil, fmt.Errorf("adding CRIU bundle: %w", err)
 	}
