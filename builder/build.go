@@ -159,6 +159,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		OpenFiles:     run.report.OpenFiles,
 		Warmup:        run.warmup,
 		TCPClose:      true,
+		OnEnvChange:   o.OnEnvChange,
 		Timings:       timings,
 	}
 	eff, _ := contract.ParseCapMask(run.report.Process.CapEff)
@@ -280,11 +281,13 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	defer stdout.Close()
-	stderr, err := newPipe(appOut)
-	if err != nil {
-		return nil, err
+	stderr := stdout
+	if !o.CombinedOutput {
+		if stderr, err = newPipe(appOut); err != nil {
+			return nil, err
+		}
+		defer stderr.Close()
 	}
-	defer stderr.Close()
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
 	c, err := sandbox.Start(ctx, sandbox.Config{
@@ -299,6 +302,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 			Options: []string{"rbind", "rw"},
 		}},
 		Stdout: stdout.w, Stderr: stderr.w,
+		Uptime: sandboxUptime(),
 	})
 	if err != nil {
 		return nil, err
@@ -400,6 +404,19 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	return &runResult{report: &rep, warmup: w, upper: upper}, nil
+}
+
+// sandboxUptime is where the sandbox's monotonic and boot clocks start (in
+// a time namespace of their own): the build host's uptime then does not
+// travel in the checkpoint, and the JVM's clocks at dump read about the
+// build's duration. A restoring host that has been up longer (any but one
+// booted in the last minute or so) sees them jump forward, never back;
+// see launcher/clock.go. Zero (no time namespace) on kernels without them.
+func sandboxUptime() time.Duration {
+	if !sandbox.TimeNamespaces() {
+		return 0
+	}
+	return time.Second
 }
 
 // appPID finds the application's PID, as its own PID namespace numbers it:
