@@ -101,7 +101,8 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 			if d, err := fileSHA256(of.Path); err == nil {
 				of.SHA256 = d
 			}
-			of.MTime = fi.ModTime().Unix()
+			mtime := fi.ModTime().Unix()
+			of.MTime = &mtime
 			if of.Size > contract.FullHashMax {
 				if d, err := contract.SampleSHA256(of.Path); err == nil {
 					of.Sample = d

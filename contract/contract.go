@@ -90,7 +90,7 @@ type OpenFile struct {
 	// MTime (Unix seconds: what every layer tar keeps) and Sample (see
 	// SampleSHA256, for files above FullHashMax) let the launcher check a
 	// large file's content in well under a millisecond.
-	MTime    int64  `json:"mtime,omitempty"`
+	MTime    *int64 `json:"mtime,omitempty"`
 	Sample   string `json:"sample,omitempty"`
 	Writable bool   `json:"writable,omitempty"`
 	Append   bool   `json:"append,omitempty"`

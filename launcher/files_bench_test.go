@@ -35,7 +35,9 @@ func jdkFiles(b *testing.B) *contract.Metadata {
 		if err != nil {
 			b.Fatal(err)
 		}
-		f := contract.OpenFile{Path: p, Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), SHA256: sum, MTime: fi.ModTime().Unix()}
+		f := contract.OpenFile{Path: p, Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), SHA256: sum}
+		mtime := fi.ModTime().Unix()
+		f.MTime = &mtime
 		if f.Size > contract.FullHashMax {
 			if f.Sample, err = contract.SampleSHA256(p); err != nil {
 				b.Fatal(err)

@@ -287,7 +287,7 @@ func checkFiles(m *contract.Metadata, full bool) error {
 			continue
 		}
 		hashAll := full || st.Dev != root.Dev || f.Size <= contract.FullHashMax ||
-			f.MTime != 0 && st.Mtim.Sec != f.MTime
+			f.MTime != nil && st.Mtim.Sec != *f.MTime
 		switch {
 		case hashAll:
 			d, err := contract.FileSHA256(f.Path)
