@@ -281,12 +281,16 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	defer stdout.Close()
-	stderr := stdout
-	if !o.CombinedOutput {
-		if stderr, err = newPipe(appOut); err != nil {
-			return nil, err
-		}
-		defer stderr.Close()
+	stderr, err := newPipe(appOut)
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+	initArgs := []string{contract.LauncherPath, "--crac-mode=init"}
+	if o.CombinedOutput {
+		// runc hands the container pipes of its own, one per stream: the
+		// sandbox's init joins them for the application.
+		initArgs = append(initArgs, "--combined-output")
 	}
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
@@ -294,7 +298,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		Runtime: o.Runtime,
 		Dir:     filepath.Join(rs.scratch, "sandbox"),
 		Lower:   rs.lower,
-		Args:    append([]string{contract.LauncherPath, "--crac-mode=init", "--"}, rs.args...),
+		Args:    append(append(initArgs, "--"), rs.args...),
 		Env:     rs.env,
 		Cwd:     rs.cwd,
 		Mounts: []specs.Mount{{

@@ -76,17 +76,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var workDirOnce sync.Once
+
+// ensureWorkDir creates the package's scratch dir (images, unpacked
+// rootfs cache), which TestMain removes.
+func ensureWorkDir() error {
+	var err error
+	workDirOnce.Do(func() {
+		workDir, err = os.MkdirTemp("", "crac-e2e-")
+		cacheDir = filepath.Join(workDir, "cache")
+	})
+	return err
+}
+
 // helloImage builds examples/hello once for all tests of the package.
 func helloImage(t *testing.T) string {
 	t.Helper()
 	requireE2E(t)
 	buildOnce.Do(func() {
 		root := repoRoot(t)
-		workDir, buildErr = os.MkdirTemp("", "crac-e2e-")
-		if buildErr != nil {
+		if buildErr = ensureWorkDir(); buildErr != nil {
 			return
 		}
-		cacheDir = filepath.Join(workDir, "cache")
 		imageRef = "oci-layout:" + filepath.Join(workDir, "images") + ":hello"
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

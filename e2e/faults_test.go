@@ -425,6 +425,12 @@ func children(pid int) []int {
 	return out
 }
 
+// comm is the process's name ("" if gone).
+func comm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
 // holdPID runs the image with an entrypoint that starts short sleeps until
 // one of them has PID id, then execs the launcher as PID 1 with that
 // process still running.

@@ -76,6 +76,12 @@ func internal(mode string, args []string) int {
 	switch mode {
 	case "init":
 		// PID 1 of the build sandbox: the application follows "--".
+		// --combined-output gives it one pipe for stdout and stderr (2>&1):
+		// the runtime's own pipes are always three.
+		if len(args) > 0 && args[0] == "--combined-output" {
+			os.Stderr = os.Stdout
+			args = args[1:]
+		}
 		if len(args) > 0 && args[0] == "--" {
 			args = args[1:]
 		}
