@@ -18,11 +18,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * checkpoint, its environment, its exit, signals, children and output.
  *
  * <p>{@code /clock} reports the largest step between two consecutive
- * readings of {@code System.nanoTime()} (taken every 10 ms, so the
- * checkpoint shows up as one step), the wall-clock step at the same
- * moment, any backward step, and how many times two fixed-rate timers ran:
- * a {@code ScheduledExecutorService} (monotonic) and a {@code
- * java.util.Timer} (wall clock), both every 100 ms.
+ * readings of {@code System.currentTimeMillis()} (taken every 10 ms, so
+ * the checkpoint shows up as one step, the time it spent in the image),
+ * the step of {@code System.nanoTime()} at the same moment, any backward
+ * step of {@code nanoTime}, and how many times two fixed-rate timers ran
+ * before and after: a {@code ScheduledExecutorService} (monotonic clock)
+ * and a {@code java.util.Timer} (wall clock), both every 100 ms.
  */
 public final class Probe {
     static final long PERIOD_MS = 100;
@@ -33,7 +34,8 @@ public final class Probe {
 
     // Written by the sampler thread only.
     static volatile long backwardSteps, maxBackwardNanos;
-    static volatile long maxStepNanos, wallAtMaxStepMillis, scheduledBeforeMaxStep, timerBeforeMaxStep;
+    static volatile long wallStepMillis, nanoStepAtWallStep, nanosAtWallStep, millisAtWallStep;
+    static volatile long scheduledBeforeWallStep, timerBeforeWallStep;
     static volatile boolean hangOnShutdown;
 
     public static void main(String[] args) throws IOException {
@@ -125,11 +127,13 @@ public final class Probe {
                 backwardSteps++;
                 maxBackwardNanos = Math.max(maxBackwardNanos, -step);
             }
-            if (step > maxStepNanos) {
-                maxStepNanos = step;
-                wallAtMaxStepMillis = w - prevMillis;
-                scheduledBeforeMaxStep = prevScheduled;
-                timerBeforeMaxStep = prevTimer;
+            if (w - prevMillis > wallStepMillis) {
+                wallStepMillis = w - prevMillis;
+                nanoStepAtWallStep = step;
+                nanosAtWallStep = n - START_NANOS;
+                millisAtWallStep = w - START_MILLIS;
+                scheduledBeforeWallStep = prevScheduled;
+                timerBeforeWallStep = prevTimer;
             }
             prevNanos = n;
             prevMillis = w;
@@ -145,10 +149,12 @@ public final class Probe {
             + "timer=" + TIMER.get() + "\n"
             + "backwardSteps=" + backwardSteps + "\n"
             + "maxBackwardNanos=" + maxBackwardNanos + "\n"
-            + "maxStepNanos=" + maxStepNanos + "\n"
-            + "wallAtMaxStepMillis=" + wallAtMaxStepMillis + "\n"
-            + "scheduledBeforeMaxStep=" + scheduledBeforeMaxStep + "\n"
-            + "timerBeforeMaxStep=" + timerBeforeMaxStep + "\n"
+            + "wallStepMillis=" + wallStepMillis + "\n"
+            + "nanoStepAtWallStep=" + nanoStepAtWallStep + "\n"
+            + "nanosAtWallStep=" + nanosAtWallStep + "\n"
+            + "millisAtWallStep=" + millisAtWallStep + "\n"
+            + "scheduledBeforeWallStep=" + scheduledBeforeWallStep + "\n"
+            + "timerBeforeWallStep=" + timerBeforeWallStep + "\n"
             + "periodMillis=" + PERIOD_MS + "\n";
     }
 
