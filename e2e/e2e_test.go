@@ -90,7 +90,7 @@ func ensureWorkDir() error {
 }
 
 // helloImage builds examples/hello once for all tests of the package.
-func helloImage(t *testing.T) string {
+func helloImage(t testing.TB) string {
 	t.Helper()
 	requireE2E(t)
 	buildOnce.Do(func() {
@@ -155,7 +155,7 @@ func start(t *testing.T, env ...string) *started {
 	return startRef(t, helloImage(t), env...)
 }
 
-func startRef(t *testing.T, ref string, env ...string) *started {
+func startRef(t testing.TB, ref string, env ...string) *started {
 	t.Helper()
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	r, err := runner.Start(context.Background(), runner.Options{
@@ -187,7 +187,7 @@ func startRef(t *testing.T, ref string, env ...string) *started {
 	return s
 }
 
-func get(t *testing.T, url string) string {
+func get(t testing.TB, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
