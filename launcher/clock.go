@@ -45,19 +45,27 @@ func (p *Plan) checkClocks() error {
 	if err != nil {
 		return err
 	}
-	if canTimens() {
-		p.TimeNS = &c
-		return nil
-	}
 	now, err := contract.Clock(unix.CLOCK_MONOTONIC)
 	if err != nil {
 		return err
 	}
+	p.TimeNS, err = clockPlan(c, now, canTimens())
+	return err
+}
+
+// clockPlan decides how the restored JVM's clocks go on from the dump's
+// (c), given this host's monotonic clock and whether a time namespace can
+// be made: in one, they continue (TimeNS); without, they must not be
+// behind the dump's.
+func clockPlan(c checkpoint.Clocks, now time.Duration, timens bool) (*checkpoint.Clocks, error) {
+	if timens {
+		return &c, nil
+	}
 	if now < c.Monotonic {
-		return fmt.Errorf("this host's monotonic clock (%s) is behind the checkpoint's (%s): without a time namespace (needs CAP_SYS_ADMIN and CAP_SYS_TIME) the restored JVM's System.nanoTime() would go backwards",
+		return nil, fmt.Errorf("this host's monotonic clock (%s) is behind the checkpoint's (%s): without a time namespace (needs CAP_SYS_ADMIN and CAP_SYS_TIME) the restored JVM's System.nanoTime() would go backwards",
 			now.Round(time.Millisecond), c.Monotonic.Round(time.Millisecond))
 	}
-	return nil
+	return nil, nil
 }
 
 // canTimens says whether this process can create a time namespace and
