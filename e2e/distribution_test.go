@@ -181,9 +181,14 @@ type podman struct {
 
 func newPodman(t *testing.T) *podman {
 	t.Helper()
-	dir := t.TempDir()
+	// Not t.TempDir(): podman refuses a run root longer than 50 bytes,
+	// and a test's temp dir path holds the test's name.
+	dir, err := os.MkdirTemp("", "crac-pm-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(dir, "containers.conf")
-	err := os.WriteFile(conf, []byte(`[containers]
+	err = os.WriteFile(conf, []byte(`[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 
 [engine]
@@ -201,8 +206,8 @@ runtime = "runc"
 		},
 		env: append(os.Environ(), "CONTAINERS_CONF="+conf),
 	}
-	// Registered after t.TempDir, so it runs before the dir is removed:
-	// containers, images and any mount left under the dir go first. (Not
+	// Containers, images and any mount left under the dir go before the
+	// dir. (Not
 	// `podman system reset`: it also removes the machine's podman
 	// networks, which are shared with every other podman user.)
 	t.Cleanup(func() {
@@ -217,6 +222,9 @@ runtime = "runc"
 			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
 				t.Errorf("unmounting %s: %v", mp, err)
 			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing podman's storage: %v", err)
 		}
 	})
 	return p
