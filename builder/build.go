@@ -50,8 +50,9 @@ type Result struct {
 	}
 }
 
-// Build makes a warm image and writes it to every output. Nothing is
-// written if any step fails.
+// Build makes a warm image and writes it to every output. If the build
+// fails, nothing is written; if an output fails, the ones before it stay
+// written (each output on its own is all or nothing).
 func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
@@ -445,6 +446,12 @@ func appAddr(o *Options) (string, int) {
 	if u, err := url.Parse(o.ReadyURL); err == nil && port == 0 {
 		host = u.Hostname()
 		port, _ = strconv.Atoi(u.Port())
+		if port == 0 {
+			port = 80
+			if u.Scheme == "https" {
+				port = 443
+			}
+		}
 	}
 	return host, port
 }
@@ -568,9 +575,9 @@ func (r *ring) Write(p []byte) (int, error) {
 func (r *ring) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := strings.Join(r.lines, "\n")
+	lines := r.lines
 	if r.part != "" {
-		out += "\n" + r.part
+		lines = append(append([]string{}, lines...), r.part)
 	}
-	return out
+	return strings.Join(lines, "\n")
 }

@@ -195,6 +195,11 @@ func ParseCommand(s string) ([]string, error) {
 	for _, r := range s {
 		switch {
 		case esc:
+			// Inside double quotes a backslash escapes only $ ` " \ and
+			// newline; before anything else it stays, as in sh.
+			if quote == '"' && !strings.ContainsRune("$`\"\\\n", r) {
+				cur.WriteRune('\\')
+			}
 			cur.WriteRune(r)
 			esc = false
 		case r == '\\' && quote != '\'':

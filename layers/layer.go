@@ -80,7 +80,8 @@ func (l *Layer) Uncompressed() (io.ReadCloser, error) {
 			f.Close()
 			return nil, err
 		}
-		return &closers{Reader: d.IOReadCloser(), cs: []io.Closer{f}}, nil
+		rc := d.IOReadCloser()
+		return &closers{Reader: rc, cs: []io.Closer{rc, f}}, nil
 	}
 	g, err := gzip.NewReader(f)
 	if err != nil {

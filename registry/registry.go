@@ -332,6 +332,10 @@ func Write(ctx context.Context, img v1.Image, ref string, o Options) error {
 			return fmt.Errorf("output %s: %w", ref, err)
 		}
 		tmp.Close()
+		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("output %s: %w", ref, err)
+		}
 		if err := tarball.WriteToFile(tmp.Name(), t, img); err != nil {
 			os.Remove(tmp.Name())
 			return fmt.Errorf("writing docker archive %s: %w", r.Path, err)

@@ -1,22 +1,18 @@
-package registry
+package registry_test
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
 	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,470 +21,385 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/progress"
+	"github.com/crac-build/crac-build/registry"
 )
 
-// fastRetries keeps the retry tests short; the policy is the same.
-var fastRetries = &remote.Backoff{Duration: time.Millisecond, Factor: 2, Steps: 3}
+// opts never reads the host's Docker credentials.
+var opts = registry.Options{Keychain: authn.NewMultiKeychain()}
 
-// recorder wraps the in-process registry, counting completed blob uploads
-// by digest and optionally failing some requests.
-type recorder struct {
-	mu      sync.Mutex
-	uploads map[string]int // digest -> completed uploads
-	tries   map[string]int // digest -> upload completions attempted
-	// fail, if set, may answer a request itself (returns true).
-	fail func(w http.ResponseWriter, r *http.Request, try int) bool
-	next http.Handler
-}
-
-func newRegistry(t *testing.T, rec *recorder) string {
-	t.Helper()
-	rec.uploads, rec.tries = map[string]int{}, map[string]int{}
-	rec.next = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	s := httptest.NewServer(rec)
-	t.Cleanup(s.Close)
-	return strings.TrimPrefix(s.URL, "http://")
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// A blob upload ends with PUT .../blobs/uploads/<id>?digest=sha256:...
-	d := r.URL.Query().Get("digest")
-	completing := r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && d != ""
-	if completing {
-		rec.mu.Lock()
-		rec.tries[d]++
-		try := rec.tries[d]
-		rec.mu.Unlock()
-		if rec.fail != nil && rec.fail(w, r, try) {
-			return
+func TestParseRef(t *testing.T) {
+	existing := filepath.Join(t.TempDir(), "with:colon")
+	if err := os.Mkdir(existing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in   string
+		want registry.Ref
+	}{
+		{"oci-layout:out", registry.Ref{Kind: registry.KindOCILayout, Path: "out"}},
+		{"oci-layout:/tmp/out:v1", registry.Ref{Kind: registry.KindOCILayout, Path: "/tmp/out", Tag: "v1"}},
+		{"oci-layout:" + existing, registry.Ref{Kind: registry.KindOCILayout, Path: existing}},
+		{"docker-archive:app.tar", registry.Ref{Kind: registry.KindDockerArchive, Path: "app.tar"}},
+		{"docker-archive:/tmp/app.tar:example.com/app:1.0", registry.Ref{Kind: registry.KindDockerArchive, Path: "/tmp/app.tar", Tag: "example.com/app:1.0"}},
+		{"eclipse-temurin:21-jre", registry.Ref{Kind: registry.KindRegistry, Name: "eclipse-temurin:21-jre"}},
+		{"registry.example:5000/team/app:tag", registry.Ref{Kind: registry.KindRegistry, Name: "registry.example:5000/team/app:tag"}},
+		{"localhost/app@sha256:" + strings.Repeat("a", 64), registry.Ref{Kind: registry.KindRegistry, Name: "localhost/app@sha256:" + strings.Repeat("a", 64)}},
+	} {
+		got, err := registry.ParseRef(tc.in)
+		if err != nil {
+			t.Errorf("ParseRef(%q): %v", tc.in, err)
+			continue
+		}
+		if diff := cmp.Diff(got, tc.want); diff != "" {
+			t.Errorf("ParseRef(%q) (-got +want):\n%s", tc.in, diff)
+		}
+		// String gives back what was parsed.
+		if got.String() != tc.in {
+			t.Errorf("ParseRef(%q).String() = %q", tc.in, got.String())
 		}
 	}
-	sw := &statusWriter{ResponseWriter: w}
-	rec.next.ServeHTTP(sw, r)
-	if completing && sw.code == http.StatusCreated {
-		rec.mu.Lock()
-		rec.uploads[d]++
-		rec.mu.Unlock()
-	}
-}
-
-func (rec *recorder) snapshot() map[string]int {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range rec.uploads {
-		out[k] = v
-	}
-	return out
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusWriter) WriteHeader(c int) {
-	s.code = c
-	s.ResponseWriter.WriteHeader(c)
-}
-
-func mustRef(t *testing.T, s string) name.Reference {
-	t.Helper()
-	r, err := name.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// testLayer is a reproducible layer holding one file.
-func testLayer(t *testing.T, name, content string) v1.Layer {
-	t.Helper()
-	tr := layers.NewTar()
-	if err := tr.AddBytes(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) string {
-	t.Helper()
-	d, err := x.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
-}
-
-// The runtime layer (launcher + CRIU bundle) is the same in every image:
-// once a registry has it, later pushes must not send it again.
-func TestPushUploadsOnlyMissingBlobs(t *testing.T) {
-	rec := &recorder{}
-	reg := newRegistry(t, rec)
-	base, err := random.Image(2048, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runtimeLayer := testLayer(t, "opt/crac-build/bin/crac-launch", "the launcher")
-	img1, err := mutate.AppendLayers(base, runtimeLayer, testLayer(t, "checkpoint", "one"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt2 := testLayer(t, "checkpoint", "two")
-	img2, err := mutate.AppendLayers(base, runtimeLayer, ckpt2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-
-	if err := Write(ctx, img1, reg+"/app:1", Options{}); err != nil {
-		t.Fatal(err)
-	}
-	first := rec.snapshot()
-	// 2 base layers, runtime, checkpoint, config.
-	if len(first) != 5 {
-		t.Errorf("first push uploaded %d blobs, want 5: %v", len(first), first)
-	}
-
-	var updates []progress.Update
-	err = Write(ctx, img2, reg+"/app:2", Options{Progress: func(u progress.Update) { updates = append(updates, u) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := rec.snapshot()
-	cfg2, _ := img2.ConfigName()
-	want := map[string]int{digestOf(t, ckpt2): 1, cfg2.String(): 1}
-	got := map[string]int{}
-	for d, n := range second {
-		if n != first[d] {
-			got[d] = n - first[d]
+	for _, in := range []string{
+		"",
+		"oci-layout:",
+		"docker-archive:",
+		"http://registry.example/app:1",
+		"oci://dir",
+		"docker://eclipse-temurin:21",
+		"UPPER/case:tag",
+		"app:bad tag",
+	} {
+		if r, err := registry.ParseRef(in); err == nil {
+			t.Errorf("ParseRef(%q) = %+v, want an error", in, r)
+		} else if in != "" && !strings.Contains(err.Error(), in) {
+			t.Errorf("ParseRef(%q): error %q does not name the reference", in, err)
 		}
 	}
-	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("second push uploaded other blobs than the new checkpoint and config (-got +want):\n%s", diff)
-	}
-	if second[digestOf(t, runtimeLayer)] != 1 {
-		t.Errorf("runtime layer uploaded %d times, want once", second[digestOf(t, runtimeLayer)])
-	}
-	if len(updates) == 0 {
-		t.Fatal("push reported no progress")
-	}
-	last := updates[len(updates)-1]
-	if last.Op != progress.Push || last.Name != reg+"/app:2" || last.Total == 0 || last.Done != last.Total {
-		t.Errorf("last progress update %+v, want a complete push of %s", last, reg+"/app:2")
-	}
-
-	// The same image again: nothing at all.
-	if err := Write(ctx, img2, reg+"/app:2", Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(rec.snapshot(), second); diff != "" {
-		t.Errorf("pushing the same image again uploaded blobs (-got +want):\n%s", diff)
-	}
 }
 
-func TestFailedPushLeavesNoTag(t *testing.T) {
-	rec := &recorder{}
-	reg := newRegistry(t, rec)
-	bad := testLayer(t, "checkpoint", "never stored")
-	img, err := mutate.AppendLayers(empty.Image, testLayer(t, "app", "ok"), bad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.fail = func(w http.ResponseWriter, r *http.Request, _ int) bool {
-		if r.URL.Query().Get("digest") != digestOf(t, bad) {
-			return false
-		}
-		http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"disk full"}]}`, http.StatusInternalServerError)
-		return true
-	}
-	ref := reg + "/app:broken"
-	err = Write(context.Background(), img, ref, Options{backoff: fastRetries})
-	if err == nil {
-		t.Fatal("push with a failing blob upload succeeded")
-	}
-	if !strings.Contains(err.Error(), "pushing "+ref) {
-		t.Errorf("error %q does not name the operation and reference", err)
-	}
-	if n := rec.tries[digestOf(t, bad)]; n != fastRetries.Steps {
-		t.Errorf("failing upload tried %d times, want %d (the retry policy)", n, fastRetries.Steps)
-	}
-	if _, err := remote.Head(mustRef(t, ref)); err == nil {
-		t.Errorf("tag %s exists after a failed push", ref)
-	}
-}
-
-func TestPushRetriesTransientErrors(t *testing.T) {
-	rec := &recorder{}
-	reg := newRegistry(t, rec)
-	l := testLayer(t, "app", "content")
-	img, err := mutate.AppendLayers(empty.Image, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.fail = func(w http.ResponseWriter, r *http.Request, try int) bool {
-		if r.URL.Query().Get("digest") != digestOf(t, l) || try > 1 {
-			return false
-		}
-		http.Error(w, "restarting", http.StatusServiceUnavailable)
-		return true
-	}
-	ref := reg + "/app:retried"
-	if err := Write(context.Background(), img, ref, Options{backoff: fastRetries}); err != nil {
-		t.Fatalf("push with one 503 failed: %v", err)
-	}
-	if n := rec.tries[digestOf(t, l)]; n != 2 {
-		t.Errorf("upload tried %d times, want 2", n)
-	}
-	got, err := remote.Image(mustRef(t, ref))
-	if err != nil {
-		t.Fatalf("pulling %s: %v", ref, err)
-	}
-	if digestOf(t, got) != digestOf(t, img) {
-		t.Errorf("pulled digest %s, pushed %s", digestOf(t, got), digestOf(t, img))
-	}
-}
-
-// Credentials come from the Docker config ($DOCKER_CONFIG/config.json), as
-// `docker login` writes it.
-func TestPushUsesDockerConfigCredentials(t *testing.T) {
-	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != want {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		inner.ServeHTTP(w, r)
-	}))
-	defer s.Close()
-	reg := strings.TrimPrefix(s.URL, "http://")
-	img, err := random.Image(512, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := reg + "/app:auth"
-
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	err = Write(context.Background(), img, ref, Options{backoff: fastRetries})
-	if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
-		t.Fatalf("push without credentials: %v, want an authorization error", err)
-	}
-
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg, base64.StdEncoding.EncodeToString([]byte("ci:s3cret")))
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DOCKER_CONFIG", dir)
-	if err := Write(context.Background(), img, ref, Options{}); err != nil {
-		t.Fatalf("push with credentials in the Docker config: %v", err)
-	}
-}
-
-// platformImage is a small image whose config says os/arch.
-func platformImage(t *testing.T, arch string) v1.Image {
+func randomImage(t *testing.T) v1.Image {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", arch
-	img, err = mutate.ConfigFile(img, cf)
+	img, err := random.Image(512, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return img
 }
 
-func TestLoadResolvesPlatformOfIndex(t *testing.T) {
-	amd, arm := platformImage(t, "amd64"), platformImage(t, "arm64")
-	host := platformImage(t, runtime.GOARCH)
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
-		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-	)
-	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}})
+// withArch sets the config's platform.
+func withArch(t *testing.T, img v1.Image, arch string) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
 	}
-	byArch := map[string]v1.Image{"amd64": amd, "arm64": arm}
-	if byArch[runtime.GOARCH] == nil {
-		byArch[runtime.GOARCH] = host
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	out, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func digest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func indexEntries(t *testing.T, dir string) []v1.Descriptor {
+	t.Helper()
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im.Manifests
+}
+
+func TestOCILayoutRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "out", "layout") // made by Write
+	first, second, other := randomImage(t), randomImage(t), randomImage(t)
+
+	if err := registry.Write(ctx, first, "oci-layout:"+dir+":app", opts); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	got, err := registry.Load(ctx, "oci-layout:"+dir+":app", opts)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if digest(t, got) != digest(t, first) {
+		t.Errorf("loaded %s, wrote %s", digest(t, got), digest(t, first))
+	}
+	if err := validate.Image(got); err != nil {
+		t.Errorf("loaded image is not valid: %v", err)
+	}
+	// With a single image the tag may be left out.
+	if got, err := registry.Load(ctx, "oci-layout:"+dir, opts); err != nil || digest(t, got) != digest(t, first) {
+		t.Errorf("Load without tag of a one-image layout: %v", err)
 	}
 
+	// Writing the tag again moves it.
+	if err := registry.Write(ctx, second, "oci-layout:"+dir+":app", opts); err != nil {
+		t.Fatalf("second Write: %v", err)
+	}
+	ents := indexEntries(t, dir)
+	if len(ents) != 1 {
+		t.Fatalf("index has %d entries after writing one tag twice, want 1", len(ents))
+	}
+	if ents[0].Digest != digest(t, second) || ents[0].Annotations["org.opencontainers.image.ref.name"] != "app" {
+		t.Errorf("index entry %s %v, want %s tagged app", ents[0].Digest, ents[0].Annotations, digest(t, second))
+	}
+	got, err = registry.Load(ctx, "oci-layout:"+dir+":app", opts)
+	if err != nil || digest(t, got) != digest(t, second) {
+		t.Errorf("Load after the tag moved: %v, want %s", err, digest(t, second))
+	}
+
+	// A second tag: two images, and the tag is needed.
+	if err := registry.Write(ctx, other, "oci-layout:"+dir+":other", opts); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(indexEntries(t, dir)); n != 2 {
+		t.Errorf("index has %d entries, want 2", n)
+	}
+	_, err = registry.Load(ctx, "oci-layout:"+dir, opts)
+	if err == nil || !strings.Contains(err.Error(), "2 images") || !strings.Contains(err.Error(), "oci-layout:"+dir+":TAG") {
+		t.Errorf("Load without tag of a two-image layout: %v, want an error that says to name a tag", err)
+	}
+	if got, err := registry.Load(ctx, "oci-layout:"+dir+":other", opts); err != nil || digest(t, got) != digest(t, other) {
+		t.Errorf("Load of the second tag: %v", err)
+	}
+	if _, err := registry.Load(ctx, "oci-layout:"+dir+":missing", opts); err == nil || !strings.Contains(err.Error(), `"missing"`) {
+		t.Errorf("Load of a missing tag: %v, want an error naming it", err)
+	}
+}
+
+func TestWriteNeedsTag(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, ref := range []string{"oci-layout:" + filepath.Join(dir, "l"), "docker-archive:" + filepath.Join(dir, "a.tar")} {
+		if err := registry.Write(ctx, randomImage(t), ref, opts); err == nil || !strings.Contains(err.Error(), "tag") {
+			t.Errorf("Write(%s) without a tag: %v, want an error asking for one", ref, err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("refused writes left %d files", len(ents))
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, ref := range []string{
+		"oci-layout:" + filepath.Join(dir, "nothing"),
+		"docker-archive:" + filepath.Join(dir, "nothing.tar"),
+	} {
+		if _, err := registry.Load(ctx, ref, opts); err == nil {
+			t.Errorf("Load(%s) succeeded", ref)
+		}
+	}
+	// An empty layout.
+	if _, err := layout.Write(filepath.Join(dir, "empty"), empty.Index); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Load(ctx, "oci-layout:"+filepath.Join(dir, "empty"), opts); err == nil || !strings.Contains(err.Error(), "no image") {
+		t.Errorf("Load of an empty layout: %v, want 'no image'", err)
+	}
+}
+
+func TestDockerArchiveRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	img := withArch(t, randomImage(t), runtime.GOARCH)
+	file := filepath.Join(dir, "sub", "app.tar") // sub is made by Write
+	ref := "docker-archive:" + file + ":example.com/team/app:1.0"
+	if err := registry.Write(ctx, img, ref, opts); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	for _, ref := range []string{ref, "docker-archive:" + file} {
+		got, err := registry.Load(ctx, ref, opts)
+		if err != nil {
+			t.Fatalf("Load(%s): %v", ref, err)
+		}
+		wantCfg, _ := img.ConfigName()
+		gotCfg, _ := got.ConfigName()
+		if gotCfg != wantCfg {
+			t.Errorf("Load(%s): config %s, want %s", ref, gotCfg, wantCfg)
+		}
+		wl, _ := img.Layers()
+		gl, err := got.Layers()
+		if err != nil || len(gl) != len(wl) {
+			t.Fatalf("Load(%s): %d layers (%v), want %d", ref, len(gl), err, len(wl))
+		}
+		for i := range wl {
+			wd, _ := wl[i].DiffID()
+			gd, _ := gl[i].DiffID()
+			if wd != gd {
+				t.Errorf("layer %d: diff ID %s, want %s", i, gd, wd)
+			}
+		}
+	}
+	if _, err := registry.Load(ctx, "docker-archive:"+file+":example.com/team/app:2.0", opts); err == nil {
+		t.Error("Load of a tag the archive does not hold succeeded")
+	}
+	ents, _ := os.ReadDir(filepath.Dir(file))
+	if len(ents) != 1 {
+		t.Errorf("archive dir holds %d files, want only the archive", len(ents))
+	}
+}
+
+func TestPushPull(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref := host + "/team/app:warm"
+	img := withArch(t, randomImage(t), runtime.GOARCH)
+	o := opts
+	o.Insecure = true
+	if err := registry.Write(ctx, img, ref, o); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	got, err := registry.Load(ctx, ref, o)
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if digest(t, got) != digest(t, img) {
+		t.Errorf("pulled %s, pushed %s", digest(t, got), digest(t, img))
+	}
+	if err := validate.Image(got); err != nil {
+		t.Errorf("pulled image is not valid: %v", err)
+	}
+	if _, err := registry.Load(ctx, host+"/team/app:missing", o); err == nil || !strings.Contains(err.Error(), "pulling") {
+		t.Errorf("pull of a missing tag: %v", err)
+	}
+}
+
+// otherArch is an architecture this host is not.
+func otherArch() string {
+	if runtime.GOARCH == "arm64" {
+		return "amd64"
+	}
+	return "arm64"
+}
+
+func TestLoadRefusesOtherArchitecture(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "layout")
+	ref := "oci-layout:" + dir + ":foreign"
+	if err := registry.Write(ctx, withArch(t, randomImage(t), otherArch()), ref, opts); err != nil {
+		t.Fatal(err)
+	}
+	_, err := registry.Load(ctx, ref, opts)
+	if err == nil || !strings.Contains(err.Error(), "architecture") || !strings.Contains(err.Error(), otherArch()) {
+		t.Errorf("Load of a %s image on %s: %v, want an error about the architecture", otherArch(), runtime.GOARCH, err)
+	}
+	// Asking for that platform is allowed.
+	want := v1.Platform{OS: "linux", Architecture: otherArch()}
+	o := opts
+	o.Platform = &want
+	if _, err := registry.Load(ctx, ref, o); err != nil {
+		t.Errorf("Load with Platform %s: %v", want, err)
+	}
+}
+
+func TestLoadMultiPlatformIndex(t *testing.T) {
+	ctx := context.Background()
+	host := withArch(t, randomImage(t), runtime.GOARCH)
+	foreign := withArch(t, randomImage(t), otherArch())
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: foreign, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: otherArch()}}},
+		mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
+	)
 	dir := filepath.Join(t.TempDir(), "layout")
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refNameAnnotation: "multi"})); err != nil {
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "multi"})); err != nil {
 		t.Fatal(err)
 	}
-	reg := newRegistry(t, &recorder{})
-	if err := remote.WriteIndex(mustRef(t, reg+"/multi:1"), idx); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, ref := range []string{"oci-layout:" + dir + ":multi", reg + "/multi:1"} {
-		img, err := Load(ctx, ref, Options{})
+
+	for _, ref := range []string{"oci-layout:" + dir + ":multi", "oci-layout:" + dir} {
+		got, err := registry.Load(ctx, ref, opts)
 		if err != nil {
 			t.Fatalf("Load(%s): %v", ref, err)
 		}
-		if digestOf(t, img) != digestOf(t, byArch[runtime.GOARCH]) {
-			t.Errorf("Load(%s) without a platform did not pick this host's (%s) image", ref, runtime.GOARCH)
+		if digest(t, got) != digest(t, host) {
+			t.Errorf("Load(%s) = %s, want the %s image %s", ref, digest(t, got), runtime.GOARCH, digest(t, host))
 		}
-		pl, err := ParsePlatform("linux/arm64/v8")
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err = Load(ctx, ref, Options{Platform: pl})
-		if err != nil {
-			t.Fatalf("Load(%s, linux/arm64/v8): %v", ref, err)
-		}
-		if digestOf(t, img) != digestOf(t, arm) {
-			t.Errorf("Load(%s, linux/arm64/v8) did not pick the arm64 image", ref)
-		}
-		pl, _ = ParsePlatform("linux/s390x")
-		if _, err := Load(ctx, ref, Options{Platform: pl}); err == nil {
-			t.Errorf("Load(%s, linux/s390x) found an image the index does not have", ref)
-		}
+	}
+
+	o := opts
+	o.Platform = &v1.Platform{OS: "linux", Architecture: otherArch()}
+	if got, err := registry.Load(ctx, "oci-layout:"+dir+":multi", o); err != nil || digest(t, got) != digest(t, foreign) {
+		t.Errorf("Load with Platform %s: %v, want %s", otherArch(), err, digest(t, foreign))
+	}
+
+	o.Platform = &v1.Platform{OS: "linux", Architecture: "riscv64"}
+	_, err = registry.Load(ctx, "oci-layout:"+dir+":multi", o)
+	if err == nil || !strings.Contains(err.Error(), "linux/riscv64") || !strings.Contains(err.Error(), "linux/"+runtime.GOARCH) {
+		t.Errorf("Load for a platform the index lacks: %v, want an error naming the wanted and present platforms", err)
 	}
 }
 
-func TestLoadRefusesOtherArchitecture(t *testing.T) {
-	other := "arm64"
-	if runtime.GOARCH == "arm64" {
-		other = "amd64"
-	}
-	ref := "oci-layout:" + filepath.Join(t.TempDir(), "l") + ":x"
-	if err := Write(context.Background(), platformImage(t, other), ref, Options{}); err != nil {
+func TestPushPullIndex(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := withArch(t, randomImage(t), runtime.GOARCH)
+	foreign := withArch(t, randomImage(t), otherArch())
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: foreign, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: otherArch()}}},
+		mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
+	)
+	// Write takes images only: push the index with go-containerregistry.
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/base/jre:17"
+	if err := pushIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(context.Background(), ref, Options{})
-	if err == nil {
-		t.Fatalf("Load of a linux/%s image on %s succeeded", other, runtime.GOARCH)
+	o := opts
+	o.Insecure = true
+	got, err := registry.Load(ctx, ref, o)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
 	}
-	for _, want := range []string{"linux/" + other, "linux/" + runtime.GOARCH, "bound to one architecture"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q lacks %q", err, want)
-		}
-	}
-}
-
-func TestCheckHostArch(t *testing.T) {
-	if err := CheckHostArch(nil); err != nil {
-		t.Errorf("no platform: %v", err)
-	}
-	h := HostPlatform()
-	if err := CheckHostArch(&h); err != nil {
-		t.Errorf("host platform: %v", err)
-	}
-	if err := CheckHostArch(&v1.Platform{OS: "linux", Architecture: "riscv64"}); err == nil || !strings.Contains(err.Error(), "linux/riscv64") {
-		t.Errorf("other arch: %v, want an error naming linux/riscv64", err)
-	}
-	for _, bad := range []string{"linux", "/amd64"} {
-		if _, err := ParsePlatform(bad); err == nil {
-			t.Errorf("ParsePlatform(%q) accepted it", bad)
-		}
+	if digest(t, got) != digest(t, host) {
+		t.Errorf("pulled %s, want the %s image %s", digest(t, got), runtime.GOARCH, digest(t, host))
 	}
 }
 
-func TestParseRef(t *testing.T) {
-	for in, want := range map[string]Ref{
-		"docker-archive:/tmp/x.tar:localhost/hello:warm": {Kind: KindDockerArchive, Path: "/tmp/x.tar", Tag: "localhost/hello:warm"},
-		"oci-layout:build/images:hello":                  {Kind: KindOCILayout, Path: "build/images", Tag: "hello"},
-		"oci-layout:build/images":                        {Kind: KindOCILayout, Path: "build/images"},
-		"127.0.0.1:5000/app:1":                           {Kind: KindRegistry, Name: "127.0.0.1:5000/app:1"},
-	} {
-		got, err := ParseRef(in)
-		if err != nil {
-			t.Errorf("ParseRef(%q): %v", in, err)
-			continue
-		}
-		if diff := cmp.Diff(got, want); diff != "" {
-			t.Errorf("ParseRef(%q) (-got +want):\n%s", in, diff)
-		}
+func pushIndex(ref string, idx v1.ImageIndex) error {
+	n, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return err
 	}
+	return remote.WriteIndex(n, idx)
 }
 
-// A docker archive keeps the layers as they are (zstd included) and reads
-// back as the same image content.
-func TestDockerArchiveRoundTrip(t *testing.T) {
-	img, err := mutate.AppendLayers(platformImage(t, runtime.GOARCH), testLayer(t, "app/x", "x"))
+func TestIsIndexMediaType(t *testing.T) {
+	mt, err := empty.Index.MediaType()
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "out", "img.tar")
-	ref := "docker-archive:" + file + ":localhost/app:v1"
-	if err := Write(context.Background(), img, ref, Options{}); err != nil {
-		t.Fatal(err)
+	if !registry.IsIndexMediaType(mt) {
+		t.Errorf("IsIndexMediaType(%s) = false", mt)
 	}
-	got, err := Load(context.Background(), ref, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := img.ConfigName()
-	if have, _ := got.ConfigName(); have != want {
-		t.Errorf("config %s, wrote %s", have, want)
-	}
-	wl, _ := img.Layers()
-	gl, _ := got.Layers()
-	if len(gl) != len(wl) {
-		t.Fatalf("%d layers, wrote %d", len(gl), len(wl))
-	}
-	for i := range wl {
-		if digestOf(t, gl[i]) != digestOf(t, wl[i]) {
-			t.Errorf("layer %d: %s, wrote %s", i, digestOf(t, gl[i]), digestOf(t, wl[i]))
-		}
-	}
-	mt, _ := gl[len(gl)-1].MediaType()
-	if mt != types.OCILayerZStd && mt != types.DockerLayer {
-		t.Logf("last layer media type %s", mt)
-	}
-}
-
-// TrackReads reports the compressed bytes of a pull once the image is
-// read, and nothing for an image never read.
-func TestTrackReads(t *testing.T) {
-	img, err := random.Image(4096, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ups []progress.Update
-	tracked, finish := TrackReads(img, func(u progress.Update) { ups = append(ups, u) }, progress.Pull, "base")
-	_, finish2 := TrackReads(img, func(u progress.Update) { t.Errorf("unread image reported %+v", u) }, progress.Pull, "unread")
-	finish2()
-	rc := mutate.Extract(tracked)
-	if _, err := io.Copy(io.Discard, rc); err != nil {
-		t.Fatal(err)
-	}
-	rc.Close()
-	finish()
-	var total int64
-	ls, _ := img.Layers()
-	for _, l := range ls {
-		n, _ := l.Size()
-		total += n
-	}
-	if len(ups) < 2 {
-		t.Fatalf("got %d updates", len(ups))
-	}
-	last := ups[len(ups)-1]
-	if last.Op != progress.Pull || last.Name != "base" || last.Total != total || last.Done != total {
-		t.Errorf("last update %+v, want pull of base done %d of %d", last, total, total)
+	mt, _ = randomImage(t).MediaType()
+	if registry.IsIndexMediaType(mt) {
+		t.Errorf("IsIndexMediaType(%s) = true", mt)
 	}
 }
