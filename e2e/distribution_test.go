@@ -323,6 +323,11 @@ func (p *podman) runWarm(image, name string) {
 	t.Logf("%s: %s", image, strings.TrimSpace(firstLine(logs(), "crac-launch:")))
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func firstLine(s, prefix string) string {
 	for _, l := range strings.Split(s, "\n") {
 		if strings.HasPrefix(l, prefix) {
@@ -376,6 +381,22 @@ func TestPodmanFromRegistry(t *testing.T) {
 	}
 	if js, err := json.Marshal(info); err != nil || !bytes.Contains(js, []byte(`"compressedBytes"`)) {
 		t.Errorf("inspect JSON lacks the checkpoint sizes: %v %s", err, js)
+	}
+
+	// The same through the CLI, as a user would ask before deploying.
+	if cli := filepath.Join(repoRoot(t), "bin/crac-build"); fileExists(cli) {
+		out, err := exec.Command(cli, "inspect", "--json", "--insecure", reg+"/crac/hello:warm").Output()
+		if err != nil {
+			t.Fatalf("crac-build inspect --json: %v", err)
+		}
+		var got struct {
+			Checkpoint struct{ CompressedBytes, RawBytes int64 }
+		}
+		if err := json.Unmarshal(out, &got); err != nil || got.Checkpoint.CompressedBytes != info.Checkpoint.CompressedBytes || got.Checkpoint.RawBytes != info.Checkpoint.RawBytes {
+			t.Errorf("crac-build inspect --json: checkpoint %+v (%v), want %+v", got.Checkpoint, err, *info.Checkpoint)
+		}
+	} else if os.Getenv("CRAC_E2E") == "1" {
+		t.Errorf("no %s to inspect with (make all)", cli)
 	}
 
 	p := newPodman(t)

@@ -24,16 +24,6 @@ func TrackReads(img v1.Image, f progress.Func, op, name string) (tracked v1.Imag
 	return &trackedImage{Image: img, t: t}, t.finish
 }
 
-// KindOf returns the kind of ref (KindRegistry, ...), "" if it does not
-// parse.
-func KindOf(ref string) string {
-	r, err := ParseRef(ref)
-	if err != nil {
-		return ""
-	}
-	return r.Kind
-}
-
 type tracker struct {
 	f        progress.Func
 	op, name string

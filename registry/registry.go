@@ -88,6 +88,16 @@ func ParseRef(s string) (Ref, error) {
 	return Ref{Kind: KindRegistry, Name: s}, nil
 }
 
+// KindOf returns the kind of ref (KindRegistry, ...), "" if it does not
+// parse.
+func KindOf(ref string) string {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return ""
+	}
+	return r.Kind
+}
+
 // Options for reading and writing.
 type Options struct {
 	// Platform selects from a multi-platform index; default: this host.
