@@ -56,8 +56,12 @@ func TestUIBars(t *testing.T) {
 	}
 	f(progress.Update{Op: progress.Push, Name: "reg/app:1", Done: 0, Total: 4 << 20})
 	f(progress.Update{Op: progress.Push, Name: "reg/app:1", Done: 4 << 20, Total: 4 << 20})
+	f(progress.Update{Op: progress.Push, Name: "reg/app:1", Done: 4 << 20, Total: 4 << 20})
 	u.logf("done")
 	out := b.String()
+	if n := strings.Count(out, "100%"); n != 1 {
+		t.Errorf("a finished push drew %d complete bars, want 1: %q", n, out)
+	}
 	for _, want := range []string{"pushing reg/app:1", "100%", "crac-build: done"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q: %q", want, out)

@@ -25,6 +25,10 @@ type ui struct {
 	key   string
 	bar   *progressbar.ProgressBar
 	max   int64
+	// finished is the operation whose bar completed: late updates of it
+	// (a push reports its last blob again as the manifest goes) must not
+	// draw a second bar.
+	finished string
 }
 
 func newUI(c *cli.Context) *ui {
@@ -65,6 +69,9 @@ func (u *ui) update(p progress.Update) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	key := p.Op + "\x00" + p.Name
+	if key == u.finished && p.Total > 0 && p.Done >= p.Total {
+		return
+	}
 	if key != u.key {
 		u.finishLocked()
 		u.key = key
@@ -103,6 +110,7 @@ func (u *ui) finishLocked() {
 	if u.bar != nil {
 		_ = u.bar.Finish()
 		u.bar = nil
+		u.finished = u.key
 	}
 	u.key = ""
 }
