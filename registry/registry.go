@@ -239,6 +239,9 @@ func Load(ctx context.Context, ref string, o Options) (v1.Image, error) {
 	}
 	want := o.platform()
 	if cf.Architecture != "" && cf.Architecture != want.Architecture {
+		if o.Platform != nil {
+			return nil, fmt.Errorf("image %s is for %s/%s, not the requested %s/%s (a checkpoint is bound to one architecture)", ref, cf.OS, cf.Architecture, want.OS, want.Architecture)
+		}
 		return nil, fmt.Errorf("image %s is for %s/%s, this host needs %s/%s (a checkpoint is bound to one architecture)", ref, cf.OS, cf.Architecture, want.OS, want.Architecture)
 	}
 	return img, nil
