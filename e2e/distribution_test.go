@@ -285,8 +285,10 @@ func (p *podman) runWarm(image, name string) {
 		}
 		_, _ = p.try("rm", "--force", "--time", "0", name)
 	}()
+	// Bounds for a shared, loaded machine: an idle one restores in
+	// 0.1-0.2 s; with other test suites on its 2 cores it took up to 3 s.
 	var restored bool
-	for i := 0; i < 150 && !restored; i++ {
+	for i := 0; i < 600 && !restored; i++ {
 		l := logs()
 		restored = strings.Contains(l, "crac-launch: restored in")
 		if strings.Contains(l, "crac-launch: cold start") {
@@ -297,11 +299,11 @@ func (p *podman) runWarm(image, name string) {
 		}
 	}
 	if !restored {
-		t.Fatalf("%s: no 'crac-launch: restored in' within 15 s", image)
+		t.Fatalf("%s: no 'crac-launch: restored in' within 60 s", image)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	var body string
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 300; i++ {
 		resp, err := http.Get(url)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
