@@ -48,6 +48,10 @@ func requireTools(t *testing.T, tools ...string) {
 	t.Skip(msg)
 }
 
+// shortClient bounds each probe: a port that accepts but never answers
+// must not hang the test.
+var shortClient = &http.Client{Timeout: 5 * time.Second}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -88,7 +92,7 @@ func distRegistry(t *testing.T) string {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
+		resp, err := shortClient.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -304,7 +308,7 @@ func (p *podman) runWarm(image, name string) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	var body string
 	for i := 0; i < 300; i++ {
-		resp, err := http.Get(url)
+		resp, err := shortClient.Get(url)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
