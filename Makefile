@@ -4,6 +4,7 @@
 #   make demo       everything from a fresh machine to a cold-vs-warm run
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
 #   make test-faults the restore fault matrix alone
+#   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
 
 SHELL := /bin/bash
 GO ?= go
@@ -61,6 +62,13 @@ test-faults: deps all criu base hello
 	CRAC_E2E=1 CRAC_FAULTS_SUMMARY=$$summary $(GO) test -count=1 -timeout 30m -v -run '^TestFaults$$' ./e2e; st=$$?; \
 	if [ -s $$summary ]; then cat $$summary; else echo "faults: the matrix did not run"; st=1; fi; \
 	rm -f $$summary; exit $$st
+
+# The real-client tests on their own: the distribution registry, podman
+# pull and podman load, each restored and serving under podman.
+.PHONY: e2e-podman
+e2e-podman: deps all criu base hello
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 20m -run 'TestPodman' -v ./e2e
+	@echo "podman: restored"
 
 .PHONY: test-unit
 test-unit:

@@ -15,10 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
 	"github.com/crac-build/crac-build/seccomp"
@@ -57,6 +59,11 @@ type Options struct {
 	CacheDir string
 	TempDir  string
 	Insecure bool
+	// Platform selects from a multi-platform index; its architecture must
+	// be this host's.
+	Platform *v1.Platform
+	// Progress receives the byte counts of the image's pull or unpack.
+	Progress progress.Func
 	// Stdout and Stderr receive the container's output.
 	Stdout, Stderr io.Writer
 }
@@ -78,7 +85,10 @@ type Run struct {
 // Start pulls or opens the image, unpacks it (cached by digest), and starts
 // a container of it.
 func Start(ctx context.Context, o Options) (*Run, error) {
-	img, err := registry.Load(ctx, o.Image, registry.Options{Insecure: o.Insecure})
+	if err := registry.CheckHostArch(o.Platform); err != nil {
+		return nil, err
+	}
+	img, err := registry.Load(ctx, o.Image, registry.Options{Insecure: o.Insecure, Platform: o.Platform})
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +103,16 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		}
 		o.CacheDir = filepath.Join(d, "crac-build")
 	}
-	rootfs, err := layers.CachedRootFS(img, o.CacheDir)
+	op := progress.Unpack
+	if registry.KindOf(o.Image) == registry.KindRegistry {
+		op = progress.Pull
+	}
+	tracked, finish := registry.TrackReads(img, o.Progress, op, o.Image)
+	rootfs, err := layers.CachedRootFS(tracked, o.CacheDir)
 	if err != nil {
 		return nil, err
 	}
+	finish()
 	port := o.Port
 	if port == 0 && len(cf.Config.ExposedPorts) == 1 {
 		for p := range cf.Config.ExposedPorts {
