@@ -63,6 +63,14 @@ func faults() []fault {
 			cause: `^missing capabilities CAP_CHECKPOINT_RESTORE$`,
 		},
 		{
+			name:   "a capability the JVM had is missing",
+			detect: "the JVM's capabilities at dump against the container's (CRIU would hang)",
+			setup: func(t *testing.T) runner.Options {
+				return runner.Options{Image: helloImage(t), Caps: caps(t, nil, "SYS_CHROOT")}
+			},
+			cause: `^missing capabilities CAP_SYS_CHROOT$`,
+		},
+		{
 			name:   "seccomp makes clone3 fail (Docker's default profile)",
 			detect: "clone3 probed in a child when a seccomp filter is on; ns_last_pid not writable",
 			setup: func(t *testing.T) runner.Options {
