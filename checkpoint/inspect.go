@@ -103,10 +103,8 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 			}
 			mtime := fi.ModTime().Unix()
 			of.MTime = &mtime
-			if of.Size > contract.FullHashMax {
-				if d, err := contract.SampleSHA256(of.Path); err == nil {
-					of.Sample = d
-				}
+			if d, err := contract.Fingerprint(of.Path); err == nil {
+				of.Fingerprint = d
 			}
 		}
 		out = append(out, *of)

@@ -87,14 +87,14 @@ type OpenFile struct {
 	Size   int64  `json:"size"`
 	Mode   uint32 `json:"mode"`
 	SHA256 string `json:"sha256,omitempty"`
-	// MTime (Unix seconds: what every layer tar keeps) and Sample (see
-	// SampleSHA256, for files above FullHashMax) let the launcher check a
-	// large file's content in well under a millisecond.
-	MTime    *int64 `json:"mtime,omitempty"`
-	Sample   string `json:"sample,omitempty"`
-	Writable bool   `json:"writable,omitempty"`
-	Append   bool   `json:"append,omitempty"`
-	Mapped   bool   `json:"mapped,omitempty"`
+	// MTime (Unix seconds: what every layer tar keeps) and Fingerprint
+	// (see contract.Fingerprint) let the launcher check the content of a
+	// JDK's files in about a millisecond.
+	MTime       *int64 `json:"mtime,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Writable    bool   `json:"writable,omitempty"`
+	Append      bool   `json:"append,omitempty"`
+	Mapped      bool   `json:"mapped,omitempty"`
 }
 
 // Process describes the checkpointed process tree's root (the JVM).

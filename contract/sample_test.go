@@ -33,20 +33,20 @@ func TestFileSHA256(t *testing.T) {
 	}
 }
 
-func TestSampleSHA256(t *testing.T) {
+func TestFingerprintLarge(t *testing.T) {
 	size := 5*contract.FullHashMax + 777
 	b := make([]byte, size)
 	for i := range b {
 		b[i] = byte(i % 253)
 	}
-	base, err := contract.SampleSHA256(writeFile(t, b))
+	base, err := contract.Fingerprint(writeFile(t, b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := contract.SampleSHA256(writeFile(t, b)); again != base {
-		t.Error("SampleSHA256 is not deterministic")
+	if again, _ := contract.Fingerprint(writeFile(t, b)); again != base {
+		t.Error("Fingerprint is not deterministic")
 	}
-	// Offsets of the sampled blocks (see SampleSHA256): both edges and
+	// Offsets of the sampled blocks (see Fingerprint): both edges and
 	// SampleBlocks evenly spread blocks, the first at 0, the last at the end.
 	step := (size - contract.SampleBlock) / (contract.SampleBlocks - 1)
 	for name, off := range map[string]int{
@@ -58,28 +58,43 @@ func TestSampleSHA256(t *testing.T) {
 	} {
 		c := bytes.Clone(b)
 		c[off] ^= 0xff
-		if got, _ := contract.SampleSHA256(writeFile(t, c)); got == base {
+		if got, _ := contract.Fingerprint(writeFile(t, c)); got == base {
 			t.Errorf("a change in %s (offset %d) is not seen", name, off)
 		}
 	}
 	// Between samples: not seen, by design.
 	c := bytes.Clone(b)
 	c[7*step+contract.SampleBlock+100] ^= 0xff
-	if got, _ := contract.SampleSHA256(writeFile(t, c)); got != base {
-		t.Error("a change between samples changed the digest: the sampled blocks are not where the doc says")
+	if got, _ := contract.Fingerprint(writeFile(t, c)); got != base {
+		t.Error("a change between samples changed the fingerprint: the sampled blocks are not where the doc says")
 	}
-	// Size is part of the digest (a truncation of bytes not sampled).
-	if got, _ := contract.SampleSHA256(writeFile(t, append(bytes.Clone(b), 0))); got == base {
-		t.Error("another size gives the same digest")
+	// Size is part of it (a change of size outside the samples).
+	if got, _ := contract.Fingerprint(writeFile(t, append(bytes.Clone(b), 0))); got == base {
+		t.Error("another size gives the same fingerprint")
 	}
-	// Small files (smaller than a block or the edges) work too.
-	for _, n := range []int{0, 1, contract.SampleBlock - 1, contract.SampleEdge + 3} {
-		if _, err := contract.SampleSHA256(writeFile(t, b[:n])); err != nil {
-			t.Errorf("size %d: %v", n, err)
+	if _, err := contract.Fingerprint(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("Fingerprint of a missing file succeeded")
+	}
+}
+
+// Files up to FullHashMax are read whole: a change anywhere is seen.
+func TestFingerprintSmall(t *testing.T) {
+	for _, size := range []int{0, 1, contract.SampleBlock - 1, contract.SampleEdge + 3, contract.FullHashMax} {
+		b := bytes.Repeat([]byte{7}, size)
+		base, err := contract.Fingerprint(writeFile(t, b))
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
 		}
-	}
-	if _, err := contract.SampleSHA256(filepath.Join(t.TempDir(), "missing")); err == nil {
-		t.Error("SampleSHA256 of a missing file succeeded")
+		for _, off := range []int{0, size / 3, size - 1} {
+			if size == 0 {
+				break
+			}
+			c := bytes.Clone(b)
+			c[off] ^= 1
+			if got, _ := contract.Fingerprint(writeFile(t, c)); got == base {
+				t.Errorf("size %d: a change at %d is not seen", size, off)
+			}
+		}
 	}
 }
 

@@ -102,6 +102,11 @@ func TestPodmanLeastPrivilege(t *testing.T) {
 			if !strings.Contains(body, "hello from crac-build") {
 				t.Fatalf("GET %s = %q, want the greeting", url, body)
 			}
+			// What podman adds to the environment (HOSTNAME, HOME,
+			// container=podman) is no change of the operator's.
+			if l := firstLine(logs(), "crac-launch: warning"); l != "" {
+				t.Errorf("under podman: %s", l)
+			}
 			t.Logf("%s: %s", tc.name, said)
 		})
 	}

@@ -30,7 +30,7 @@ func TestCheckPIDsThreads(t *testing.T) {
 }
 
 // largeFile writes a file above FullHashMax and records it as the builder
-// does: full digest, sampled digest, mtime.
+// does: full digest, fingerprint (sampled), mtime.
 func largeFile(t *testing.T) (string, []byte, contract.OpenFile) {
 	t.Helper()
 	b := make([]byte, 3*contract.FullHashMax+12345)
@@ -48,7 +48,7 @@ func largeFile(t *testing.T) (string, []byte, contract.OpenFile) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sample, err := contract.SampleSHA256(p)
+	fp, err := contract.Fingerprint(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func largeFile(t *testing.T) (string, []byte, contract.OpenFile) {
 		t.Fatal(err)
 	}
 	mtime := fi.ModTime().Unix()
-	return p, b, contract.OpenFile{Path: p, Size: int64(len(b)), Mode: 0o644, SHA256: full, Sample: sample, MTime: &mtime}
+	return p, b, contract.OpenFile{Path: p, Size: int64(len(b)), Mode: 0o644, SHA256: full, Fingerprint: fp, MTime: &mtime}
 }
 
 // rewrite changes the file's content in place and restores its mtime.
@@ -111,13 +111,39 @@ func TestCheckFilesLarge(t *testing.T) {
 		t.Errorf("touched only: %v", err)
 	}
 
-	// Metadata of an older builder (no sample, no mtime): large files on
-	// the image's filesystem are checked by size and mode only.
+	// Metadata of an older builder (no fingerprint, no mtime): large files
+	// on the image's filesystem are checked by size and mode only.
 	old := f
-	old.Sample, old.MTime = "", nil
+	old.Fingerprint, old.MTime = "", nil
 	rewrite(t, p, c, mtime)
 	if err := checkFiles(&contract.Metadata{OpenFiles: []contract.OpenFile{old}}, false); err != nil {
 		t.Errorf("older metadata: %v", err)
+	}
+}
+
+// A small file with a fingerprint: any same-size change is seen.
+func TestCheckFilesSmall(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.jar")
+	b := bytes.Repeat([]byte("PK"), 5000)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := contract.FileSHA256(p)
+	fp, _ := contract.Fingerprint(p)
+	fi, _ := os.Stat(p)
+	mtime := fi.ModTime().Unix()
+	m := &contract.Metadata{OpenFiles: []contract.OpenFile{{Path: p, Size: int64(len(b)), Mode: 0o644, SHA256: full, Fingerprint: fp, MTime: &mtime}}}
+	if err := checkFiles(m, false); err != nil {
+		t.Fatalf("unchanged: %v", err)
+	}
+	c := bytes.Clone(b)
+	c[len(c)/2] ^= 1
+	rewrite(t, p, c, fi.ModTime())
+	if err := checkFiles(m, false); err == nil || !strings.HasSuffix(err.Error(), "other content than at build (same size)") {
+		t.Errorf("one bit changed: %v", err)
 	}
 }
 

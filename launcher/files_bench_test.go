@@ -38,10 +38,8 @@ func jdkFiles(b *testing.B) *contract.Metadata {
 		f := contract.OpenFile{Path: p, Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), SHA256: sum}
 		mtime := fi.ModTime().Unix()
 		f.MTime = &mtime
-		if f.Size > contract.FullHashMax {
-			if f.Sample, err = contract.SampleSHA256(p); err != nil {
-				b.Fatal(err)
-			}
+		if f.Fingerprint, err = contract.Fingerprint(p); err != nil {
+			b.Fatal(err)
 		}
 		total += f.Size
 		m.OpenFiles = append(m.OpenFiles, f)
@@ -50,14 +48,14 @@ func jdkFiles(b *testing.B) *contract.Metadata {
 	return m
 }
 
-// BenchmarkCheckFiles compares the launcher's file check (full hashes of
-// small files, sampled digests of large ones) with full hashes of all,
+// BenchmarkCheckFiles compares the launcher's file check (fingerprints:
+// small files whole, large ones sampled) with full SHA-256 hashes of all,
 // both with the files in the page cache.
 func BenchmarkCheckFiles(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		full bool
-	}{{"sampled", false}, {"full", true}} {
+	}{{"fingerprint", false}, {"full", true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			m := jdkFiles(b)
 			b.ResetTimer()

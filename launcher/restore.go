@@ -259,11 +259,11 @@ func checkOpenFiles(m *contract.Metadata) error { return checkFiles(m, false) }
 // Size and mode are what CRIU checks. Content: a layer added on top of the
 // image (FROM warm-image; COPY app.jar ...) or a volume can replace a file
 // with one of the same size, and CRIU would restore a JVM whose mapped
-// code and open jars no longer match. Files on another filesystem than /
-// (volumes), small files, and files whose mtime changed are hashed in
-// full; large files of the image are compared by their sampled digest
-// (contract.SampleSHA256), which keeps this check at a few milliseconds
-// for a JDK's ~175 MB. full hashes every file.
+// code and open jars no longer match. Files are compared by their
+// fingerprint (contract.Fingerprint: whole up to 1 MiB, sampled above;
+// about a millisecond for a JDK's ~175 MB); files on another filesystem
+// than / (volumes) and files whose mtime changed are hashed in full
+// (SHA-256), as is every file when full is set.
 func checkFiles(m *contract.Metadata, full bool) error {
 	var root unix.Stat_t
 	if err := unix.Stat("/", &root); err != nil {
@@ -288,8 +288,10 @@ func checkFiles(m *contract.Metadata, full bool) error {
 		if f.SHA256 == "" {
 			continue
 		}
-		hashAll := full || st.Dev != root.Dev || f.Size <= contract.FullHashMax ||
-			f.MTime != nil && st.Mtim.Sec != *f.MTime
+		// Metadata of an older builder has no fingerprint: its small files
+		// are hashed, its large ones checked by size and mode only.
+		hashAll := full || st.Dev != root.Dev || f.MTime != nil && st.Mtim.Sec != *f.MTime ||
+			f.Fingerprint == "" && f.Size <= contract.FullHashMax
 		switch {
 		case hashAll:
 			d, err := contract.FileSHA256(f.Path)
@@ -299,13 +301,17 @@ func checkFiles(m *contract.Metadata, full bool) error {
 			if d != f.SHA256 {
 				return fmt.Errorf("file %s held open at checkpoint has other content than at build (same size)", f.Path)
 			}
-		case f.Sample != "":
-			d, err := contract.SampleSHA256(f.Path)
+		case f.Fingerprint != "":
+			d, err := contract.Fingerprint(f.Path)
 			if err != nil {
 				return fmt.Errorf("checksumming %s: %w", f.Path, err)
 			}
-			if d != f.Sample {
-				return fmt.Errorf("file %s held open at checkpoint has other content than at build (same size, sampled blocks differ)", f.Path)
+			if d != f.Fingerprint {
+				how := "same size"
+				if f.Size > contract.FullHashMax {
+					how = "same size, sampled blocks differ"
+				}
+				return fmt.Errorf("file %s held open at checkpoint has other content than at build (%s)", f.Path, how)
 			}
 		}
 	}
