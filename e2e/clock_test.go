@@ -116,12 +116,12 @@ func TestClocksAcrossRestore(t *testing.T) {
 			}
 			if tc.timens {
 				// The clock continues from the dump's: the step is the
-				// restore's own duration.
-				if c.MonoStep < 0 || c.MonoStep > 5*time.Second {
-					t.Errorf("in a time namespace, nanoTime stepped %s across the restore, want < 5 s", c.MonoStep)
+				// restore's own duration, which its deadline bounds.
+				if c.MonoStep < 0 || c.MonoStep > 10*time.Second {
+					t.Errorf("in a time namespace, nanoTime stepped %s across the restore, want less than the restore deadline (10 s)", c.MonoStep)
 				}
-				if c.ScheduledBurst > 20 {
-					t.Errorf("the monotonic fixed-rate timer ran %d extra times in a time namespace", c.ScheduledBurst)
+				if max := int64(c.MonoStep/(100*time.Millisecond)) + 10; c.ScheduledBurst > max {
+					t.Errorf("the monotonic fixed-rate timer ran %d extra times after a %s step, want at most %d", c.ScheduledBurst, c.MonoStep, max)
 				}
 			} else {
 				// The JVM reads this host's clock: a step forward by

@@ -31,8 +31,9 @@ import (
 // start (2-4 s here), with room for a slow shared machine.
 const coldBound = 45 * time.Second
 
-// hangTimeout is CRAC_RESTORE_TIMEOUT for the hung-criu fault.
-const hangTimeout = 3 * time.Second
+// hangTimeout is CRAC_RESTORE_TIMEOUT for the hung-criu fault: long
+// enough for criu to reach the hang on a loaded machine (~0.2 s idle).
+const hangTimeout = 5 * time.Second
 
 // A fault is one way a restore can fail. Each ends in a cold start that
 // serves, after exactly one launcher line on stderr naming the cause.
@@ -246,7 +247,7 @@ func faults() []fault {
 			},
 			during:  criuIgnoresSIGTERM,
 			minCold: hangTimeout,
-			cause:   `^criu restore: restore timed out after 3s \(criu killed\)`,
+			cause:   `^criu restore: restore timed out after 5s \(criu killed\)`,
 		},
 	}
 }
@@ -369,8 +370,13 @@ func criuIgnoresSIGTERM(t *testing.T, r *runner.Run) {
 	if pid == 0 {
 		t.Fatal("no criu process in the container before the restore deadline")
 	}
-	// Give criu time to reach the hang, then ask it to stop.
-	time.Sleep(hangTimeout / 3)
+	// Wait for the hang: the restorer's error in criu's log.
+	for !strings.Contains(restoreLog(pid), "criu/pie/restorer.c") {
+		if time.Now().After(deadline) || !isCriu(pid) {
+			t.Fatalf("criu (host PID %d) did not reach the restorer's error before the deadline; its log ends:\n%s", pid, tail(restoreLog(pid), 5))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM to criu (host PID %d): %v", pid, err)
 	}
@@ -403,6 +409,19 @@ func isCriu(pid int) bool {
 		}
 	}
 	return false
+}
+
+// restoreLog reads the restore.log that criu pid writes, through its fd.
+func restoreLog(pid int) string {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		p := fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())
+		if l, err := os.Readlink(p); err == nil && strings.HasSuffix(l, "/restore.log") {
+			b, _ := os.ReadFile(p)
+			return string(b)
+		}
+	}
+	return ""
 }
 
 // state is the one-letter process state of /proc/PID/stat ("" if gone).
