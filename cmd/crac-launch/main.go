@@ -92,6 +92,7 @@ func dump(args []string) int {
 	gc := fs.Bool("gc", true, "run GC and trim the native heap before the dump")
 	settle := fs.Duration("settle", 0, "pause after GC (default checkpoint.SettleTime)")
 	tcpClose := fs.Bool("tcp-close", true, "close established TCP connections")
+	allowConns := fs.Bool("allow-connections", false, "dump although TCP connections to peers outside the tree are established")
 	criuPath := fs.String("criu", contract.CriuPath, "criu executable")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -107,7 +108,7 @@ func dump(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r, err := checkpoint.PrepareAndDump(ctx,
-		checkpoint.PrepareOptions{PID: *pid, GC: *gc, Settle: *settle},
+		checkpoint.PrepareOptions{PID: *pid, GC: *gc, Settle: *settle, AllowConnections: *allowConns},
 		checkpoint.DumpOptions{CriuPath: *criuPath, ImagesDir: *images, WorkDir: *work, TCPClose: *tcpClose})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
