@@ -67,6 +67,7 @@ func Inventory(pid int) (*contract.Hygiene, error) {
 		tp.PPID, _ = strconv.Atoi(st["PPid"])
 		tp.Threads, _ = strconv.Atoi(st["Threads"])
 		tp.RSSKiB = kib(st["VmRSS"])
+		tp.SigCgt = st["SigCgt"]
 		h.Processes = append(h.Processes, tp)
 		if p == pid {
 			h.Memory = contract.Memory{

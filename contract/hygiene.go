@@ -1,5 +1,11 @@
 package contract
 
+import (
+	"fmt"
+	"strings"
+	"syscall"
+)
+
 // What a checkpoint holds besides the process's state: the pre-dump
 // inventory (files, sockets, threads, memory), the scans for secrets, how
 // the launcher tells a restored application that it was restored, and where
@@ -82,6 +88,9 @@ type TreeProcess struct {
 	Command string `json:"command"`
 	Threads int    `json:"threads"`
 	RSSKiB  int64  `json:"rssKiB"`
+	// SigCgt is the mask of signals the process catches (hex, as in
+	// /proc/PID/status).
+	SigCgt string `json:"sigCgt,omitempty"`
 }
 
 // ThreadGroup counts the threads of the tree that share a name (as the
@@ -165,4 +174,28 @@ func (h *Hygiene) ExternalConnections() []Socket {
 		}
 	}
 	return out
+}
+
+// restoreSignals are the signals a build may ask the launcher to send to
+// the restored application. Not SIGUSR2: HotSpot suspends and resumes
+// threads with it. Not SIGHUP, SIGINT, SIGTERM: HotSpot's handlers for them
+// shut the JVM down. SIGUSR1 ends a JVM that does not catch it, so the
+// builder checks that the application does; SIGWINCH is ignored by default.
+var restoreSignals = map[string]syscall.Signal{
+	"SIGUSR1":  syscall.SIGUSR1,
+	"SIGWINCH": syscall.SIGWINCH,
+}
+
+// ParseRestoreSignal accepts "USR1", "SIGUSR1" (any case) or "SIGWINCH"
+// and returns its canonical name and number.
+func ParseRestoreSignal(s string) (string, syscall.Signal, error) {
+	name := strings.ToUpper(strings.TrimSpace(s))
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig, ok := restoreSignals[name]
+	if !ok {
+		return "", 0, fmt.Errorf("restore signal %q: want SIGUSR1 or SIGWINCH (SIGUSR2 is HotSpot's own; HUP, INT and TERM shut a JVM down)", s)
+	}
+	return name, sig, nil
 }

@@ -41,12 +41,23 @@ func launch(start time.Time) int {
 		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms\n", time.Since(start).Milliseconds())
 	}
 	if plan.Reason == nil {
+		// A read-only root filesystem leaves the application without the
+		// file; the restore goes on.
+		if _, err := launcher.MarkRestored(contract.RestoredPath, plan.Meta, time.Now()); err != nil && debug {
+			fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		}
 		pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
+			if err := launcher.SignalRestored(pid, plan.Meta); err != nil {
+				fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+			}
 			return launcher.Supervise(pid, sigs)
 		}
 		plan.Reason = err
+	}
+	if err := launcher.ClearRestored(contract.RestoredPath); err != nil && debug {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 	}
 	fmt.Fprintf(os.Stderr, "crac-launch: cold start: %s\n", oneLine(plan.Reason.Error()))
 	err := launcher.ExecCold(plan, env)
