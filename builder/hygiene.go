@@ -120,7 +120,7 @@ func scanCheckpoint(files []secrets.File, staged *secrets.Staged, h *contract.Hy
 	}
 	sort.Strings(kinds)
 	for _, k := range kinds {
-		h.Warnings = append(h.Warnings, fmt.Sprintf("the checkpoint holds what looks like a %s (%s): every container restored from the image gets it; load secrets after the restore", k, strings.Join(byKind[k], ", ")))
+		h.Warnings = append(h.Warnings, fmt.Sprintf("%s found in the checkpoint (%s): every container restored from the image gets it; if it is a real secret, load it after the restore", k, strings.Join(byKind[k], ", ")))
 	}
 	if len(hits) == 0 {
 		return nil

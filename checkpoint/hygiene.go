@@ -493,12 +493,18 @@ func checkHygiene(r *Report, allowConnections bool) error {
 	}
 	if ext := h.ExternalConnections(); len(ext) > 0 {
 		var lines []string
+		inbound := false
 		for _, s := range ext {
 			lines = append(lines, DescribeConnection(s))
+			inbound = inbound || s.Direction == "in"
 		}
 		if !allowConnections {
-			return fmt.Errorf("the application holds %d established TCP connection(s) to peers outside its process tree; they cannot be part of the checkpoint, and every container restored from it would believe it still holds them:\n  %s\nclose them before the checkpoint (connect lazily, or again after a restore), or pass --allow-connections to have them closed at dump (the application then finds them reset)",
-				len(ext), strings.Join(lines, "\n  "))
+			hint := ""
+			if inbound {
+				hint = " (an inbound one is a client's: the warmup must close its connections before it ends)"
+			}
+			return fmt.Errorf("the application holds %d established TCP connection(s) to peers outside its process tree; they cannot be part of the checkpoint, and every container restored from it would believe it still holds them:\n  %s\nclose them before the checkpoint%s (connect lazily, or again after a restore), or pass --allow-connections to have them closed at dump (the application then finds them reset)",
+				len(ext), strings.Join(lines, "\n  "), hint)
 		}
 		for _, l := range lines {
 			r.Warnings = append(r.Warnings, "closed at dump (--allow-connections): "+l)
