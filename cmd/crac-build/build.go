@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -107,8 +109,15 @@ func buildCommand() *cli.Command {
 			if c.Bool("verbose") {
 				o.AppOutput = prefixWriter(os.Stderr, "  app| ")
 			}
-			res, err := builder.Build(c.Context, o)
+			// Ctrl-C or SIGTERM end the build through its context, so that
+			// it removes its sandbox and its secrets' tmpfs on the way out.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := builder.Build(ctx, o)
 			if err != nil {
+				if ctx.Err() != nil && c.Context.Err() == nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
 				return err
 			}
 			if !c.Bool("quiet") {
