@@ -302,14 +302,21 @@ func sockets(root int, tree map[uint64]int) ([]contract.Socket, error) {
 		}
 		if strings.HasPrefix(e.proto, "tcp") && e.state != "LISTEN" && e.remote.Port() != 0 {
 			s.Direction = "out"
-			for _, l := range listening {
-				if l.Port() == e.local.Port() && (l.Addr().IsUnspecified() || l.Addr().Unmap() == e.local.Addr().Unmap()) {
-					s.Direction = "in"
-				}
+			if listensOn(listening, e.local) {
+				s.Direction = "in"
 			}
 			s.Peer = contract.PeerOutside
 			for _, p := range inet {
-				if !strings.HasPrefix(p.proto, "tcp") || p.inode == 0 || !sameEnd(p.local, e.remote) || !sameEnd(p.remote, e.local) {
+				if !strings.HasPrefix(p.proto, "tcp") || !sameEnd(p.local, e.remote) || !sameEnd(p.remote, e.local) {
+					continue
+				}
+				if p.inode == 0 {
+					// Not accepted yet: no file holds it. In the queue of
+					// one of the tree's listeners it is the tree's.
+					if p.state == "ESTABLISHED" && listensOn(listening, p.local) {
+						s.Peer = contract.PeerTree
+						break
+					}
 					continue
 				}
 				if _, in := tree[p.inode]; in {
@@ -339,6 +346,16 @@ func sockets(root int, tree map[uint64]int) ([]contract.Socket, error) {
 		return out[i].Inode < out[j].Inode
 	})
 	return out, nil
+}
+
+// listensOn reports whether one of the listeners accepts connections to a.
+func listensOn(listening []netip.AddrPort, a netip.AddrPort) bool {
+	for _, l := range listening {
+		if l.Port() == a.Port() && (l.Addr().IsUnspecified() || l.Addr().Unmap() == a.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // socketHolders maps the socket inodes of every visible process outside the
