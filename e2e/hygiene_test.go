@@ -324,6 +324,9 @@ func TestInventoryAndProvenance(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, got, want)
 		}
 	}
+	if info.Base == nil || info.Base.Digest != bd.String() {
+		t.Errorf("inspect's base = %+v, want digest %s", info.Base, bd)
+	}
 	im := info.Metadata
 	if im == nil || im.Base == nil || im.Base.Digest != bd.String() || im.Hygiene == nil || len(im.Hygiene.Sockets) != len(h.Sockets) || im.RestoreSignal != "SIGUSR1" {
 		t.Errorf("inspect's metadata lacks provenance or the report: %+v", im)
@@ -441,15 +444,6 @@ func holdingPeer(t *testing.T) net.Listener {
 		mu.Unlock()
 	})
 	return ln
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // TestExternalConnectionFailsBuild: with the host's network the probe

@@ -158,16 +158,20 @@ func socketLine(s contract.Socket) string {
 	return b.String()
 }
 
-// writeProvenance prints where an image comes from.
-func writeProvenance(tw io.Writer, m *contract.Metadata) {
-	if m.Base != nil {
-		fmt.Fprintf(tw, "base\t%s@%s\n", m.Base.Name, m.Base.Digest)
+// writeProvenance prints where an image comes from (the builder, kernel,
+// CPU and time are printed with the other facts) and how the launcher
+// tells the application it was restored.
+func writeProvenance(tw io.Writer, base *contract.BaseImage, m *contract.Metadata) {
+	if base != nil {
+		fmt.Fprintf(tw, "base\t%s@%s\n", base.Name, base.Digest)
 	}
-	notice := contract.RestoredPath
-	if m.RestoreSignal != "" {
-		notice += ", then " + m.RestoreSignal
+	if m != nil {
+		notice := contract.RestoredPath
+		if m.RestoreSignal != "" {
+			notice += ", then " + m.RestoreSignal
+		}
+		fmt.Fprintf(tw, "restore notice\t%s\n", notice)
 	}
-	fmt.Fprintf(tw, "restore notice\t%s\n", notice)
 }
 
 func hygieneWarnings(m *contract.Metadata) []string {

@@ -3,8 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/inspect"
 )
 
 func TestWriteHygiene(t *testing.T) {
@@ -52,5 +54,35 @@ func TestWriteHygiene(t *testing.T) {
 	b.Reset()
 	if err := writeHygiene(&b, &contract.Metadata{}); err != nil || !strings.Contains(b.String(), "none") {
 		t.Errorf("report of an old image: %q, %v", b.String(), err)
+	}
+}
+
+func TestWriteInspectProvenanceAndInventory(t *testing.T) {
+	m := &contract.Metadata{
+		RestoreSignal: "SIGUSR1",
+		Hygiene: &contract.Hygiene{
+			Sockets:  []contract.Socket{{Proto: "tcp6", State: "LISTEN", Local: "[::]:8080", PID: 129, Command: "java"}},
+			Warnings: []string{"/app/log is open for writing without O_APPEND"},
+		},
+	}
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	info := &inspect.Info{
+		Ref: "oci-layout:x:hello", Digest: "sha256:abc", Warm: true, Metadata: m, Created: &created,
+		Base: &contract.BaseImage{Name: "eclipse-temurin:17-jre", Digest: "sha256:b45e"},
+	}
+	var b strings.Builder
+	if err := writeInspect(&b, info); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"eclipse-temurin:17-jre@sha256:b45e",
+		"/run/crac-build/restored, then SIGUSR1",
+		"what the checkpoint holds:",
+		"tcp6 LISTEN [::]:8080 (process 129 java)",
+		"warning: /app/log is open for writing without O_APPEND",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, b.String())
+		}
 	}
 }
