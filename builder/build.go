@@ -217,6 +217,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 // RuntimeTar is the runtime layer: the launcher and the CRIU bundle. It is
 // the same for every image built with the same bundle and launcher.
 func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
+	// Symlinks to the launcher or the bundle (a checkout's build/criu may
+	// be one) must not end up in the image as links: copy what they name.
+	var err error
+	if launcher, err = filepath.EvalSymlinks(launcher); err != nil {
+		return nil, fmt.Errorf("adding launcher: %w", err)
+	}
+	if bundle, err = filepath.EvalSymlinks(bundle); err != nil {
+		return nil, fmt.Errorf("CRIU bundle %s is missing (run `make criu`): %w", bundle, err)
+	}
 	t := layers.NewTar()
 	if err := t.AddHost(launcher, contract.LauncherPath); err != nil {
 		return nil, fmt.Errorf("adding launcher: %w", err)
