@@ -163,6 +163,7 @@ final class Coordinator {
                 notifyAll();
             }
             marker("failed\n" + Failure.report(all));
+            awaitAck();
             throw Failure.checkpointException(failures);
         }
         synchronized (this) {
@@ -250,6 +251,28 @@ final class Coordinator {
             System.err.println("crac-build agent: cannot tell the builder about the checkpoint request: " + e);
         }
     }
+
+    /**
+     * Waits (up to ACK_WAIT_MS) for the builder to remove a "failed"
+     * marker. The application may exit on the CheckpointException, and its
+     * container, marker and all, would go with it before the builder read
+     * why the build fails.
+     */
+    private void awaitAck() {
+        Path f = dir.resolve(pid + ".request");
+        long end = System.nanoTime() + ACK_WAIT_MS * 1_000_000L;
+        while (Files.exists(f) && System.nanoTime() < end) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    /** The builder polls for requests every 50 ms; 10 s is ample on a loaded machine. */
+    private static final long ACK_WAIT_MS = 10_000;
 
     private static final Set<String> envProperties = new HashSet<>();
 
