@@ -29,7 +29,8 @@ import org.crac.Resource;
  * restored JVM shows both the build's beforeCheckpoint calls and its own
  * afterRestore calls.
  *
- * <p>Environment at build time: CHECKPOINT_AT_START=1 asks for the
+ * <p>Environment at start: HOST and PORT to listen on (default 0.0.0.0 and
+ * 8080); LOG_FILE (default /tmp/coordinated.log); CHECKPOINT_AT_START=1 asks for the
  * checkpoint from main() before the server starts (as Spring's
  * -Dspring.context.checkpoint=onRefresh does); FAIL_BEFORE_CHECKPOINT=1
  * registers a fourth resource whose beforeCheckpoint throws. At run time
@@ -62,16 +63,18 @@ public final class Coordinated {
     }
 
     static final class ServerResource implements Resource {
+        private final String host;
         private final int port;
         private HttpServer server;
         private boolean wasRunning;
 
-        ServerResource(int port) {
+        ServerResource(String host, int port) {
+            this.host = host;
             this.port = port;
         }
 
         synchronized void start() throws IOException {
-            HttpServer s = HttpServer.create(new InetSocketAddress(port), 0);
+            HttpServer s = HttpServer.create(new InetSocketAddress(host, port), 0);
             s.createContext("/health", x -> reply(x, 200, "ok\n"));
             s.createContext("/events", x -> {
                 StringBuilder b = new StringBuilder();
@@ -196,7 +199,7 @@ public final class Coordinated {
 
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(System.getenv().getOrDefault("PORT", "8080"));
-        SERVER = new ServerResource(port);
+        SERVER = new ServerResource(System.getenv().getOrDefault("HOST", "0.0.0.0"), port);
         LOG = new LogResource(System.getenv().getOrDefault("LOG_FILE", "/tmp/coordinated.log"));
         ENV = new EnvResource();
         LOG.open();

@@ -98,12 +98,12 @@ final class Coordinator {
 
     /** The launcher's RESTORE: run afterRestore, in the app's thread if it asked for the checkpoint. */
     String restore(Map<String, String> env) {
-        setEnvProperties(env);
         List<Resource> n;
         synchronized (this) {
             if (state != State.PREPARED) {
                 return "ERROR\nthis JVM was not prepared for a checkpoint (state " + state + ")\n";
             }
+            setEnvProperties(env);
             state = State.RESTORED;
             restoreEnv = Collections.unmodifiableMap(new LinkedHashMap<>(env));
             n = notified;
