@@ -47,6 +47,7 @@ func inspectCommand() *cli.Command {
 				fmt.Fprintf(tw, "needs capabilities\t%s\n", strings.Join(m.RequiredCaps, ","))
 				fmt.Fprintf(tw, "checkpoint\t%s raw in %d files, PID %d, %d threads, RSS %s\n", humanBytes(info.CheckpointRawBytes), len(m.Images), m.Process.PID, m.Process.Threads, humanBytes(m.Process.RSSKiB*1024))
 				fmt.Fprintf(tw, "warmup\tready after %d ms, %d requests (%d errors) in %d ms\n", m.Warmup.ReadyAfterMs, m.Warmup.Requests, m.Warmup.Errors, m.Warmup.DurationMs)
+				printCoordination(tw, m.Coordination)
 			} else {
 				fmt.Fprintf(tw, "warm\tno (no crac-build checkpoint)\n")
 			}

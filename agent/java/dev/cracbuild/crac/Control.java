@@ -121,6 +121,9 @@ final class Control implements Runnable {
                     }
                     System.err.println("crac-build agent: control request failed: " + e);
                 }
+                if (coordinator.restoreEnvironment() != null) {
+                    return; // restored, even if the launcher gave up waiting
+                }
             }
         } finally {
             close();
