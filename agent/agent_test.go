@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -460,4 +461,76 @@ func TestCoordinationUnknownRequest(t *testing.T) {
 	if _, err := Restore(ctx(t), a.dial, ep, nil); err == nil || !strings.Contains(err.Error(), "not prepared") {
 		t.Errorf("RESTORE without CHECKPOINT: %v", err)
 	}
+}
+
+// The jar goes into the runtime layer, which must be byte-identical for
+// identical inputs; its classes must load on Java 11.
+func TestJarReproducible(t *testing.T) {
+	for _, tool := range []string{"javac", "jar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CRAC_E2E") == "1" {
+				t.Fatalf("needs %s", tool)
+			}
+			t.Skipf("needs %s", tool)
+		}
+	}
+	var jars [2][]byte
+	for i := range jars {
+		out := filepath.Join(t.TempDir(), JarName)
+		cmd := exec.Command("bash", filepath.Join(repoRoot(), "agent/build.sh"), out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("agent/build.sh: %v\n%s", err, b)
+		}
+		var err error
+		if jars[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			time.Sleep(1100 * time.Millisecond) // a timestamp would differ now
+		}
+	}
+	if !bytes.Equal(jars[0], jars[1]) {
+		t.Fatal("two builds of the agent jar differ")
+	}
+	zr, err := zip.NewReader(bytes.NewReader(jars[0]), int64(len(jars[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := 0
+	for _, f := range zr.File {
+		if f.Name == "META-INF/MANIFEST.MF" {
+			b := readZip(t, f)
+			for _, want := range []string{"Premain-Class: dev.cracbuild.crac.Agent", "Boot-Class-Path: " + JarName} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("manifest lacks %q:\n%s", want, b)
+				}
+			}
+		}
+		if !strings.HasSuffix(f.Name, ".class") {
+			continue
+		}
+		classes++
+		b := readZip(t, f)
+		// Class file major version 55 is Java 11.
+		if len(b) < 8 || b[6] != 0 || b[7] != 55 {
+			t.Errorf("%s is not Java 11 bytecode (major %v)", f.Name, b[6:8])
+		}
+	}
+	if classes == 0 {
+		t.Error("no classes in the jar")
+	}
+}
+
+func readZip(t *testing.T, f *zip.File) []byte {
+	t.Helper()
+	r, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
