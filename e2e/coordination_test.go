@@ -55,9 +55,9 @@ var (
 	coordBuilds = map[string]*coordBuild{}
 )
 
-// coordinatedImage builds examples/coordinated with env added at build
-// time, once per name, into the package's work dir.
-func coordinatedImage(t *testing.T, name string, env ...string) (string, *builder.Result) {
+// coordinatedImage builds examples/coordinated with JVM options and env
+// added at build time, once per name, into the package's work dir.
+func coordinatedImage(t *testing.T, name string, jvmOpts []string, env ...string) (string, *builder.Result) {
 	t.Helper()
 	requireCoordination(t)
 	helloImage(t) // the package's work and cache dirs
@@ -70,7 +70,7 @@ func coordinatedImage(t *testing.T, name string, env ...string) (string, *builde
 	coordMu.Unlock()
 	b.once.Do(func() {
 		b.ref = "oci-layout:" + filepath.Join(workDir, "images") + ":" + name
-		b.res, b.err = buildCoordinated(t, b.ref, env...)
+		b.res, b.err = buildCoordinated(t, b.ref, jvmOpts, env...)
 	})
 	if b.err != nil {
 		t.Fatalf("building examples/coordinated (%s): %v", name, b.err)
@@ -78,15 +78,16 @@ func coordinatedImage(t *testing.T, name string, env ...string) (string, *builde
 	return b.ref, b.res
 }
 
-func buildCoordinated(t *testing.T, ref string, env ...string) (*builder.Result, error) {
+func buildCoordinated(t *testing.T, ref string, jvmOpts []string, env ...string) (*builder.Result, error) {
 	root := repoRoot(t)
+	cmd := append(append([]string{"java"}, jvmOpts...), "-jar", "/app/coordinated.jar")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log syncBuffer
 	res, err := builder.Build(ctx, builder.Options{
 		Base:           "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
 		Adds:           []builder.Add{{Src: filepath.Join(root, coordinatedJar), Dest: "/app/coordinated.jar"}},
-		Cmd:            []string{"java", "-jar", "/app/coordinated.jar"},
+		Cmd:            cmd,
 		Env:            env,
 		Port:           8080,
 		ReadyURL:       "http://127.0.0.1:8080/health",
@@ -115,7 +116,7 @@ var restoredIn = regexp.MustCompile(`crac-launch: restored in (\d+) ms`)
 // Builder-initiated: the builder asks the agent for beforeCheckpoint after
 // the warmup, the launcher for afterRestore in a fresh container.
 func TestCoordinationRestore(t *testing.T) {
-	ref, res := coordinatedImage(t, "coordinated")
+	ref, res := coordinatedImage(t, "coordinated", nil)
 	co := res.Metadata.Coordination
 	if co == nil || co.Resources != 3 || len(co.Endpoints) != 1 || co.Endpoints[0].Network != "unix" ||
 		co.Agent != contract.AgentPath || co.OnRestoreError != contract.OnRestoreErrorCold || co.RequestedByApp {
@@ -189,7 +190,7 @@ func countPrefix(lines []string, p string) int {
 // with its stack trace, the restored JVM is killed, the application starts
 // cold and serves.
 func TestCoordinationAfterRestoreFails(t *testing.T) {
-	ref, _ := coordinatedImage(t, "coordinated")
+	ref, _ := coordinatedImage(t, "coordinated", nil)
 	s := startRef(t, ref, "FAIL_AFTER_RESTORE=1")
 	mode, reason := s.r.WaitMode(10 * time.Second)
 	if mode != "cold" || !strings.Contains(reason, "afterRestore failed") || !strings.Contains(reason, "EnvResource") {
@@ -218,7 +219,7 @@ func TestCoordinationBeforeCheckpointFailsBuild(t *testing.T) {
 	requireCoordination(t)
 	helloImage(t)
 	out := filepath.Join(t.TempDir(), "images")
-	_, err := buildCoordinated(t, "oci-layout:"+out+":fail", "FAIL_BEFORE_CHECKPOINT=1")
+	_, err := buildCoordinated(t, "oci-layout:"+out+":fail", nil, "FAIL_BEFORE_CHECKPOINT=1")
 	if err == nil {
 		t.Fatal("the build succeeded although a Resource's beforeCheckpoint threw")
 	}
@@ -242,7 +243,7 @@ func TestCoordinationBeforeCheckpointFailsBuild(t *testing.T) {
 // returns in the restored container. A cold start of the same image runs
 // with the agent too, where the call returns at once.
 func TestCoordinationAppInitiated(t *testing.T) {
-	ref, res := coordinatedImage(t, "appinit", "CHECKPOINT_AT_START=1")
+	ref, res := coordinatedImage(t, "appinit", nil, "CHECKPOINT_AT_START=1")
 	co := res.Metadata.Coordination
 	if co == nil || !co.RequestedByApp || co.Resources != 3 {
 		t.Fatalf("coordination metadata %+v, want an app-initiated checkpoint of 3 resources", co)
@@ -299,4 +300,28 @@ func TestCoordinationHelloUnaffected(t *testing.T) {
 	if body := get(t, s.url+"/"); !strings.Contains(body, "hello from crac-build") {
 		t.Errorf("GET / = %q", body)
 	}
+}
+
+// JDKs 11 to 15 have no Unix sockets in java.nio: there the agent listens on
+// 127.0.0.1, and CRIU restores that listener as it does the application's.
+// Forced here on JDK 17 with the agent's system property.
+func TestCoordinationTCPChannel(t *testing.T) {
+	ref, res := coordinatedImage(t, "tcp", []string{"-Dcrac-build.agent.channel=tcp"})
+	co := res.Metadata.Coordination
+	if co == nil || len(co.Endpoints) != 1 || co.Endpoints[0].Network != "tcp" || !strings.HasPrefix(co.Endpoints[0].Address, "127.0.0.1:") {
+		t.Fatalf("coordination metadata %+v, want one tcp endpoint on 127.0.0.1", co)
+	}
+	s := startRef(t, ref, "GREETING=tcp")
+	if mode, reason := s.r.WaitMode(5 * time.Second); mode != "restored" {
+		t.Fatalf("launcher mode %q (%s), want restored", mode, reason)
+	}
+	got := events(t, s)
+	want := []string{
+		"beforeCheckpoint env", "beforeCheckpoint log", "beforeCheckpoint server",
+		"afterRestore server", "afterRestore log", "afterRestore env GREETING=tcp getenv=null",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Fatalf("notifications in the restored JVM (-got +want):\n%s", diff)
+	}
+	fmt.Printf("coordination: before=%d after=%d in order\n", countPrefix(got, "beforeCheckpoint"), countPrefix(got, "afterRestore"))
 }

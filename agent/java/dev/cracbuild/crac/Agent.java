@@ -17,7 +17,8 @@ import java.nio.file.Paths;
  *
  * <p>Options, comma-separated: {@code build}; {@code dir=PATH}, where the
  * control socket goes (default {@value #DEFAULT_DIR}); {@code
- * channel=unix|tcp}, unix by default when the JDK has it.
+ * channel=unix|tcp}, unix by default when the JDK has it (also the system
+ * property {@value #CHANNEL_PROPERTY}).
  */
 public final class Agent {
     /** The system property the org.crac facade reads first. */
@@ -25,6 +26,9 @@ public final class Agent {
 
     /** Where agents in build mode listen: a tmpfs, so nothing lands in the image. */
     public static final String DEFAULT_DIR = "/dev/shm/crac-build-agent";
+
+    /** System property that chooses the control channel: unix or tcp. */
+    public static final String CHANNEL_PROPERTY = "crac-build.agent.channel";
 
     private static boolean started;
 
@@ -60,6 +64,12 @@ public final class Agent {
         boolean build = false;
         boolean tcp = false;
         String dir = DEFAULT_DIR;
+        // Also a system property, for JVMs whose command line is not the
+        // builder's to write (the agent then comes in JAVA_TOOL_OPTIONS).
+        String channel = System.getProperty(CHANNEL_PROPERTY);
+        if (channel != null) {
+            args = (args == null ? "" : args + ",") + "channel=" + channel;
+        }
         for (String a : (args == null ? "" : args).split(",")) {
             a = a.trim();
             if (a.isEmpty()) {
