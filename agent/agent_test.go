@@ -534,3 +534,40 @@ func readZip(t *testing.T, f *zip.File) []byte {
 	}
 	return b
 }
+
+// Notifications run in the agent's thread, with the context class loader
+// of the thread that registered each Resource.
+func TestCoordinationContextClassLoader(t *testing.T) {
+	agentJar, _ := requireJVM(t)
+	if _, err := exec.LookPath("javac"); err != nil {
+		t.Skip("needs javac")
+	}
+	classes := t.TempDir()
+	if b, err := exec.Command("javac", "--release", "11", "-cp", agentJar, "-d", classes, filepath.Join(repoRoot(), "agent/testdata/LoaderApp.java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, b)
+	}
+	root := t.TempDir()
+	out := &syncBuffer{}
+	cmd := exec.Command("java", "-XX:-UsePerfData", "-javaagent:"+agentJar+"=build,dir="+filepath.Join(root, contract.AgentDir), "-cp", classes, "LoaderApp")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	a := &app{t: t, root: root, out: out, done: done, cmd: cmd}
+	ep := a.endpoint()
+	a.waitFor("registration", func() bool { return strings.Contains(out.String(), "registered") })
+	if _, err := Checkpoint(ctx(t), a.dial, ep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(ctx(t), a.dial, ep, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"beforeCheckpoint context loader kept", "afterRestore context loader kept"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

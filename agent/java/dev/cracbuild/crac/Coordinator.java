@@ -47,7 +47,7 @@ final class Coordinator {
     // Guarded by this.
     private State state = State.IDLE;
     private boolean appOwned; // the checkpoint in progress is an app's checkpointRestore()
-    private List<Resource> notified = Collections.emptyList();
+    private List<GlobalContext.Entry> notified = Collections.emptyList();
     private Map<String, String> restoreEnv; // set at RESTORE
     private String appResult; // the app thread's afterRestore report ("" when fine)
     private boolean restoreDone;
@@ -75,7 +75,7 @@ final class Coordinator {
                     appOwned = false;
             }
         }
-        List<Resource> n = new ArrayList<>();
+        List<GlobalContext.Entry> n = new ArrayList<>();
         List<Failure> failures = GlobalContext.INSTANCE.notifyBefore(n);
         if (!failures.isEmpty()) {
             // As after any failed checkpoint, the resources notified so far
@@ -98,7 +98,7 @@ final class Coordinator {
 
     /** The launcher's RESTORE: run afterRestore, in the app's thread if it asked for the checkpoint. */
     String restore(Map<String, String> env) {
-        List<Resource> n;
+        List<GlobalContext.Entry> n;
         synchronized (this) {
             if (state != State.PREPARED) {
                 return "ERROR\nthis JVM was not prepared for a checkpoint (state " + state + ")\n";
@@ -152,7 +152,7 @@ final class Coordinator {
             state = State.PREPARING;
             appOwned = true;
         }
-        List<Resource> n = new ArrayList<>();
+        List<GlobalContext.Entry> n = new ArrayList<>();
         List<Failure> failures = GlobalContext.INSTANCE.notifyBefore(n);
         if (!failures.isEmpty()) {
             List<Failure> all = new ArrayList<>(failures);

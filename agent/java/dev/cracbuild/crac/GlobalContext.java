@@ -5,11 +5,39 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 
-/** The global context: resources in registration order, held weakly. */
+/**
+ * The global context: resources in registration order, held weakly, each
+ * with the thread context class loader of the thread that registered it.
+ * Notifications run in the agent's thread when the builder or the launcher
+ * asks; a framework's resource (started from a fat jar's or a web app's
+ * class loader) then still finds its classes through the context loader it
+ * had.
+ */
 final class GlobalContext extends Context<Resource> {
     static final GlobalContext INSTANCE = new GlobalContext();
 
-    private final List<WeakReference<Resource>> refs = new ArrayList<>();
+    /** A registered resource, as notifications see it. */
+    static final class Entry {
+        final Resource resource;
+        final ClassLoader loader;
+
+        Entry(Resource resource, ClassLoader loader) {
+            this.resource = resource;
+            this.loader = loader;
+        }
+    }
+
+    private static final class Ref {
+        final WeakReference<Resource> resource;
+        final WeakReference<ClassLoader> loader;
+
+        Ref(Resource r, ClassLoader l) {
+            resource = new WeakReference<>(r);
+            loader = new WeakReference<>(l);
+        }
+    }
+
+    private final List<Ref> refs = new ArrayList<>();
 
     private GlobalContext() {
     }
@@ -19,18 +47,19 @@ final class GlobalContext extends Context<Resource> {
         if (resource == null) {
             throw new NullPointerException("resource");
         }
-        refs.add(new WeakReference<>(resource));
+        refs.add(new Ref(resource, Thread.currentThread().getContextClassLoader()));
     }
 
     /** The live resources, in registration order. */
-    synchronized List<Resource> resources() {
-        List<Resource> out = new ArrayList<>(refs.size());
-        for (Iterator<WeakReference<Resource>> it = refs.iterator(); it.hasNext();) {
-            Resource r = it.next().get();
+    synchronized List<Entry> entries() {
+        List<Entry> out = new ArrayList<>(refs.size());
+        for (Iterator<Ref> it = refs.iterator(); it.hasNext();) {
+            Ref ref = it.next();
+            Resource r = ref.resource.get();
             if (r == null) {
                 it.remove();
             } else {
-                out.add(r);
+                out.add(new Entry(r, ref.loader.get()));
             }
         }
         return out;
@@ -41,16 +70,21 @@ final class GlobalContext extends Context<Resource> {
      * order. Every resource is notified even if one fails, as jdk.crac
      * does; notified receives them in notification order.
      */
-    List<Failure> notifyBefore(List<Resource> notified) {
-        List<Resource> rs = resources();
+    List<Failure> notifyBefore(List<Entry> notified) {
+        List<Entry> es = entries();
         List<Failure> failures = new ArrayList<>();
-        for (int i = rs.size() - 1; i >= 0; i--) {
-            Resource r = rs.get(i);
-            notified.add(r);
+        for (int i = es.size() - 1; i >= 0; i--) {
+            Entry e = es.get(i);
+            notified.add(e);
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(e.loader);
             try {
-                r.beforeCheckpoint(this);
-            } catch (Throwable t) {
-                failures.add(new Failure("beforeCheckpoint", r, t));
+                e.resource.beforeCheckpoint(this);
+            } catch (Throwable x) {
+                failures.add(new Failure("beforeCheckpoint", e.resource, x));
+            } finally {
+                t.setContextClassLoader(prev);
             }
         }
         return failures;
@@ -60,14 +94,19 @@ final class GlobalContext extends Context<Resource> {
      * Runs afterRestore of the resources that got beforeCheckpoint (given
      * in notification order) in registration order.
      */
-    List<Failure> notifyAfter(List<Resource> notified) {
+    List<Failure> notifyAfter(List<Entry> notified) {
         List<Failure> failures = new ArrayList<>();
         for (int i = notified.size() - 1; i >= 0; i--) {
-            Resource r = notified.get(i);
+            Entry e = notified.get(i);
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(e.loader);
             try {
-                r.afterRestore(this);
-            } catch (Throwable t) {
-                failures.add(new Failure("afterRestore", r, t));
+                e.resource.afterRestore(this);
+            } catch (Throwable x) {
+                failures.add(new Failure("afterRestore", e.resource, x));
+            } finally {
+                t.setContextClassLoader(prev);
             }
         }
         return failures;
@@ -84,10 +123,10 @@ final class GlobalContext extends Context<Resource> {
 
     @Override
     public void afterRestore(Context<? extends Resource> context) throws RestoreException {
-        List<Resource> rs = resources();
-        List<Resource> reversed = new ArrayList<>(rs.size());
-        for (int i = rs.size() - 1; i >= 0; i--) {
-            reversed.add(rs.get(i));
+        List<Entry> es = entries();
+        List<Entry> reversed = new ArrayList<>(es.size());
+        for (int i = es.size() - 1; i >= 0; i--) {
+            reversed.add(es.get(i));
         }
         List<Failure> f = notifyAfter(reversed);
         if (!f.isEmpty()) {
