@@ -4,6 +4,7 @@
 #   make demo       everything from a fresh machine to a cold-vs-warm run
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
 #   make e2e-coordination   the org.crac coordination tests alone
+#   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
 
 SHELL := /bin/bash
 GO ?= go
@@ -74,6 +75,12 @@ test: deps all criu base hello coordinated
 .PHONY: e2e-coordination
 e2e-coordination: deps all criu base coordinated
 	bash scripts/e2e-coordination.sh
+# The real-client tests on their own: the distribution registry, podman
+# pull and podman load, each restored and serving under podman.
+.PHONY: e2e-podman
+e2e-podman: deps all criu base hello
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 20m -run 'TestPodman' -v ./e2e
+	@echo "podman: restored"
 
 .PHONY: test-unit
 test-unit:

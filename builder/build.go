@@ -23,6 +23,7 @@ import (
 	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
 	"github.com/crac-build/crac-build/warmup"
@@ -58,7 +59,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	timings := map[string]int64{}
 	step := func(name string, t0 time.Time) { timings[name] = time.Since(t0).Milliseconds() }
-	ropts := registry.Options{Insecure: o.Insecure}
+	ropts := registry.Options{Insecure: o.Insecure, Platform: o.Platform, Progress: o.Progress}
 
 	t0 := time.Now()
 	o.Logf("reading base image %s", o.Base)
@@ -94,10 +95,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	o.Logf("unpacking base image")
-	baseFS, err := layers.CachedRootFS(base, o.CacheDir)
+	op := progress.Unpack
+	if registry.KindOf(o.Base) == registry.KindRegistry {
+		op = progress.Pull // the layers are downloaded as they are unpacked
+	}
+	tracked, finish := registry.TrackReads(base, o.Progress, op, o.Base)
+	baseFS, err := layers.CachedRootFS(tracked, o.CacheDir)
 	if err != nil {
 		return nil, err
 	}
+	finish()
 	step("unpack", t0)
 
 	t0 = time.Now()
@@ -107,7 +114,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	appLayer, err := layers.Write(appTar, blobs, layers.WriteOptions{Compression: o.Compression})
+	appLayer, err := layers.Write(appTar, blobs, layers.WriteOptions{Compression: o.Compression, Progress: o.Progress, Name: "application layer"})
 	if err != nil {
 		return nil, fmt.Errorf("writing application layer: %w", err)
 	}
@@ -115,7 +122,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rtLayer, err := layers.Write(rtTar, blobs, layers.WriteOptions{Compression: o.Compression})
+	rtLayer, err := layers.Write(rtTar, blobs, layers.WriteOptions{Compression: o.Compression, Progress: o.Progress, Name: "runtime layer"})
 	if err != nil {
 		return nil, fmt.Errorf("writing runtime layer: %w", err)
 	}
@@ -182,7 +189,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := ckTar.AddBytes(contract.MetadataPath, mb, 0o644); err != nil {
 		return nil, err
 	}
-	ckLayer, err := layers.Write(ckTar, blobs, layers.WriteOptions{Compression: o.Compression, Parallel: true})
+	ckLayer, err := layers.Write(ckTar, blobs, layers.WriteOptions{Compression: o.Compression, Parallel: true, Progress: o.Progress, Name: "checkpoint layer"})
 	if err != nil {
 		return nil, fmt.Errorf("writing checkpoint layer: %w", err)
 	}
@@ -195,7 +202,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, out := range o.Outputs {
 		o.Logf("writing %s", out)
-		if err := registry.Write(ctx, img, out, registry.Options{}); err != nil {
+		if err := registry.Write(ctx, img, out, ropts); err != nil {
 			return nil, err
 		}
 	}
@@ -240,6 +247,9 @@ func RuntimeTar(launcher, bundle, agentJar string) (*layers.Tar, error) {
 		return nil, fmt.Errorf("adding CRIU bundle: %w", err)
 	}
 	if agentJar != "" {
+		if agentJar, err = filepath.EvalSymlinks(agentJar); err != nil {
+			return nil, fmt.Errorf("adding crac-build agent: %w", err)
+		}
 		if err := t.AddHost(agentJar, contract.AgentPath); err != nil {
 			return nil, fmt.Errorf("adding crac-build agent: %w", err)
 		}

@@ -317,6 +317,31 @@ func agentNextTo(launcher string) string {
 	return filepath.Join(filepath.Dir(launcher), "crac-agent.jar")
 }
 
+// A checkout's build/criu may be a symlink (git worktrees share one): the
+// image gets the bundle's files, never a link to a host path.
+func TestRuntimeTarFollowsSymlinks(t *testing.T) {
+	launcher, bundle := fakeRuntime(t)
+	links := t.TempDir()
+	for src, dst := range map[string]string{launcher: "crac-launch", bundle: "criu", agentNextTo(launcher): "crac-agent.jar"} {
+		if err := os.Symlink(src, filepath.Join(links, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw, err := RuntimeTar(filepath.Join(links, "crac-launch"), filepath.Join(links, "criu"), filepath.Join(links, "crac-agent.jar"))
+	if err != nil {
+		t.Fatalf("RuntimeTar: %v", err)
+	}
+	hs := tarHeaders(t, tw)
+	for _, p := range []string{"opt/crac-build/bin/crac-launch", "opt/crac-build/criu/criu", "opt/crac-build/criu/lib/libc.so", "opt/crac-build/agent/crac-agent.jar"} {
+		if h := hs[p]; h == nil || h.Typeflag != tar.TypeReg {
+			t.Errorf("%s is %v in the runtime layer, want a regular file", p, h)
+		}
+	}
+	if h := hs["opt/crac-build/criu/"]; h == nil || h.Typeflag != tar.TypeDir {
+		t.Errorf("opt/crac-build/criu is %v, want a directory", h)
+	}
+}
+
 func TestRuntimeTarErrors(t *testing.T) {
 	launcher, bundle := fakeRuntime(t)
 	if err := os.Remove(filepath.Join(bundle, "criu")); err != nil {

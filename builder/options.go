@@ -9,7 +9,11 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/progress"
+	"github.com/crac-build/crac-build/registry"
 )
 
 // Add copies a host file or directory into the image.
@@ -66,6 +70,10 @@ type Options struct {
 	Push    []string
 	// Insecure allows plain-HTTP registries for Base and Push.
 	Insecure bool
+	// Platform selects the base from a multi-platform index (default: this
+	// host's). Its architecture must be this host's: the build runs the
+	// application here.
+	Platform *v1.Platform
 
 	Compression layers.Compression
 	// CriuBundle is the host folder holding the CRIU bundle (`make criu`).
@@ -91,8 +99,11 @@ type Options struct {
 	// AppOutput receives the application's stdout and stderr as it runs
 	// in the sandbox (nil: kept only for error messages).
 	AppOutput io.Writer
-	// Logf reports progress (nil: silent).
+	// Logf reports the steps of the build (nil: silent).
 	Logf func(format string, args ...any)
+	// Progress receives byte counts of the base's pull or unpack, of the
+	// layers' compression and of pushes (nil: none).
+	Progress progress.Func
 	// Version is the builder's version, recorded in the image.
 	Version string
 }
@@ -100,6 +111,9 @@ type Options struct {
 func (o *Options) defaults() error {
 	if o.Base == "" {
 		return fmt.Errorf("no base image (--base)")
+	}
+	if err := registry.CheckHostArch(o.Platform); err != nil {
+		return err
 	}
 	if o.Port == 0 && o.ReadyURL == "" {
 		return fmt.Errorf("the application's port (--port) or a readiness URL (--ready-url) is needed to know when it is ready")

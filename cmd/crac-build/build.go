@@ -11,6 +11,7 @@ import (
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/registry"
 )
 
 func buildCommand() *cli.Command {
@@ -38,6 +39,7 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the image: oci-layout:DIR:TAG or docker-archive:FILE:REPO:TAG (repeatable)"},
 			&cli.StringSliceFlag{Name: "push", Usage: "push the image to a registry reference (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
+			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform base (default: this host's; another architecture is refused)"},
 			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for older runtimes"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the app's output while it runs in the sandbox"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
@@ -91,9 +93,12 @@ func buildCommand() *cli.Command {
 				return err
 			}
 			o.Compression = comp
-			if !c.Bool("quiet") {
-				o.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "crac-build: "+f+"\n", a...) }
+			if o.Platform, err = registry.ParsePlatform(c.String("platform")); err != nil {
+				return err
 			}
+			u := newUI(c)
+			defer u.done()
+			o.Logf, o.Progress = u.logf, u.progress()
 			if c.Bool("verbose") {
 				o.AppOutput = prefixWriter(os.Stderr, "  app| ")
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
 )
 
@@ -29,6 +30,7 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "probe-timeout", Value: time.Minute, Usage: "give up probing after this long"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON result (mode, ready_ms, reason) and stop the container"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
+			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "grace between SIGTERM and SIGKILL when stopping"},
 		},
 		Action: func(c *cli.Context) error {
@@ -51,6 +53,14 @@ func runCommand() *cli.Command {
 				Stdout:   os.Stdout,
 				Stderr:   os.Stderr,
 			}
+			pl, err := registry.ParsePlatform(c.String("platform"))
+			if err != nil {
+				return err
+			}
+			o.Platform = pl
+			u := newUI(c)
+			defer u.done()
+			o.Progress = u.progress()
 			if jsonOut {
 				// stdout carries the JSON result only.
 				o.Stdout = os.Stderr
