@@ -83,6 +83,9 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			}
 			fmt.Fprintf(tw, "warmup\t%s\n", s)
 		}
+		if m := info.Metadata; m != nil {
+			printCoordination(tw, m.Coordination)
+		}
 	}
 	fmt.Fprintf(tw, "layers\t%d, %s compressed\n", len(info.Layers), humanBytes(info.TotalBytes))
 	for _, l := range info.Layers {

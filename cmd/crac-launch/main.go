@@ -41,7 +41,7 @@ func launch(start time.Time) int {
 		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms\n", time.Since(start).Milliseconds())
 	}
 	if plan.Reason == nil {
-		pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+		pid, err := restore(plan, env)
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
 			return launcher.Supervise(pid, sigs)
@@ -49,7 +49,7 @@ func launch(start time.Time) int {
 		plan.Reason = err
 	}
 	fmt.Fprintf(os.Stderr, "crac-launch: cold start: %s\n", oneLine(plan.Reason.Error()))
-	err := launcher.ExecCold(plan, env)
+	err := launcher.ExecCold(plan, launcher.ColdEnv(plan, env))
 	fmt.Fprintf(os.Stderr, "crac-launch: %s\n", oneLine(err.Error()))
 	return 127
 }
