@@ -3,6 +3,7 @@
 #   make            bin/crac-build and bin/crac-launch
 #   make demo       everything from a fresh machine to a cold-vs-warm run
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
+#   make e2e-coordination   the org.crac coordination tests alone
 #   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
 
 SHELL := /bin/bash
@@ -10,10 +11,11 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CRIU_BUNDLE_DIR ?= build/criu
+AGENT_JAR := bin/crac-agent.jar
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
 
 .PHONY: all
-all: bin/crac-build bin/crac-launch
+all: bin/crac-build bin/crac-launch $(AGENT_JAR)
 
 bin/crac-build: $(GO_SOURCES)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-build
@@ -21,6 +23,14 @@ bin/crac-build: $(GO_SOURCES)
 # The launcher runs on any base image: static, no cgo.
 bin/crac-launch: $(GO_SOURCES)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-launch
+
+# The Java agent that notifies org.crac Resources (--release 11 bytecode, a
+# reproducible jar: it goes into the runtime layer). Needs a JDK 17+.
+$(AGENT_JAR): $(shell find agent/java -type f 2>/dev/null) agent/build.sh
+	bash agent/build.sh $@
+
+.PHONY: agent
+agent: $(AGENT_JAR)
 
 include scripts/criu.mk
 include scripts/base.mk
@@ -36,6 +46,13 @@ $(HELLO_JAR): $(wildcard examples/hello/src/*.java)
 .PHONY: hello
 hello: $(HELLO_JAR)
 
+COORDINATED_JAR := examples/coordinated/build/coordinated.jar
+$(COORDINATED_JAR): $(shell find examples/coordinated/src -name '*.java' 2>/dev/null)
+	bash examples/coordinated/build.sh
+
+.PHONY: coordinated
+coordinated: $(COORDINATED_JAR)
+
 HELLO_IMAGE := oci-layout:build/images:hello
 .PHONY: hello-image
 hello-image: all criu base hello
@@ -50,9 +67,14 @@ demo: deps hello-image
 	bash scripts/demo.sh $(HELLO_IMAGE)
 
 .PHONY: test
-test: deps all criu base hello
+test: deps all criu base hello coordinated
 	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
+# The coordination tests on their own (builds with a real JVM, CRIU, runc);
+# the last line is the summary the tests print.
+.PHONY: e2e-coordination
+e2e-coordination: deps all criu base coordinated
+	bash scripts/e2e-coordination.sh
 # The real-client tests on their own: the distribution registry, podman
 # pull and podman load, each restored and serving under podman.
 .PHONY: e2e-podman

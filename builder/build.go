@@ -123,7 +123,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writing application layer: %w", err)
 	}
-	rtTar, err := RuntimeTar(o.Launcher, o.CriuBundle)
+	rtTar, err := RuntimeTar(o.Launcher, o.CriuBundle, o.Agent)
 	if err != nil {
 		return nil, err
 	}
@@ -155,10 +155,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		defer staged.Close()
 		mounts = append(mounts, secretsMount(staged.Dir))
 	}
+	args, runEnv := o.withAgent(withJVMFlags(cold), jvmEnv(cold, env))
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
-		args:    withJVMFlags(cold),
-		env:     jvmEnv(cold, env),
+		args:    args,
+		env:     runEnv,
 		cwd:     workDir,
 		images:  images,
 		scratch: scratch,
@@ -200,6 +201,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		Warmup:        run.warmup,
 		TCPClose:      true,
 		Timings:       timings,
+		Coordination:  run.coord,
 		Base:          &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()},
 		Hygiene:       hyg,
 		RestoreSignal: o.RestoreSignal,
@@ -255,15 +257,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Digest: d, Image: img, Metadata: meta, Warnings: hyg.Warnings}
+	res := &Result{Digest: d, Image: img, Metadata: meta, Warnings: append(run.warnings, hyg.Warnings...)}
 	res.Checkpoint.RawBytes = ckLayer.RawSize()
 	res.Checkpoint.CompressedBytes, _ = ckLayer.Size()
 	return res, nil
 }
 
-// RuntimeTar is the runtime layer: the launcher and the CRIU bundle. It is
-// the same for every image built with the same bundle and launcher.
-func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
+// RuntimeTar is the runtime layer: the launcher, the CRIU bundle and the
+// Java agent ("": none). It is the same for every image built with the
+// same three.
+func RuntimeTar(launcher, bundle, agentJar string) (*layers.Tar, error) {
 	// Symlinks to the launcher or the bundle (a checkout's build/criu may
 	// be one) must not end up in the image as links: copy what they name.
 	var err error
@@ -282,6 +285,14 @@ func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
 	}
 	if err := t.AddHost(bundle, contract.CriuDir); err != nil {
 		return nil, fmt.Errorf("adding CRIU bundle: %w", err)
+	}
+	if agentJar != "" {
+		if agentJar, err = filepath.EvalSymlinks(agentJar); err != nil {
+			return nil, fmt.Errorf("adding crac-build agent: %w", err)
+		}
+		if err := t.AddHost(agentJar, contract.AgentPath); err != nil {
+			return nil, fmt.Errorf("adding crac-build agent: %w", err)
+		}
 	}
 	// The checkpoint's mount point in the sandbox; present in the runtime
 	// layer so that the sandbox's diff does not record its creation.
@@ -314,9 +325,11 @@ type runSpec struct {
 }
 
 type runResult struct {
-	report *checkpoint.Report
-	warmup contract.Warmup
-	upper  string
+	report   *checkpoint.Report
+	warmup   contract.Warmup
+	upper    string
+	coord    *contract.Coordination
+	warnings []string
 }
 
 // runAndDump runs the application in the sandbox, waits for it, warms it
@@ -373,36 +386,50 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	}
 
 	client := warmup.Client(c.DialContext)
-	rctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+	// An application's checkpoint request (org.crac) ends the wait for
+	// readiness and the warmup: the checkpoint is taken at that moment.
+	agents := newSandboxAgents(c)
+	req := agents.watch(ctx)
+	defer req.stop()
+	rctx, cancel := context.WithTimeout(req.ctx, o.ReadyTimeout)
 	ready, err := warmup.WaitReady(rctx, client, o.ReadyURL, c.Done())
 	cancel()
-	if errors.Is(err, warmup.ErrExited) {
-		return nil, failed("application exited before it was ready", fmt.Errorf("exit status %d", c.Wait()))
-	}
 	if err != nil {
-		return nil, failed("waiting for "+o.ReadyURL, err)
+		if ferr := agents.failedRequest(req); ferr != nil {
+			return nil, failed("checkpoint", ferr)
+		}
 	}
-	o.Logf("ready after %d ms", ready.Milliseconds())
+	switch r := req.asked(); {
+	case r != nil:
+		o.Logf("the application asked for a checkpoint after %d ms", req.at.Milliseconds())
+		ready = req.at
+	case errors.Is(err, warmup.ErrExited):
+		return nil, failed("application exited before it was ready", fmt.Errorf("exit status %d", c.Wait()))
+	case err != nil:
+		return nil, failed("waiting for "+o.ReadyURL, err)
+	default:
+		o.Logf("ready after %d ms", ready.Milliseconds())
+	}
 	timings["start"] = time.Since(t0).Milliseconds()
 
 	t0 = time.Now()
 	w := contract.Warmup{ReadyAfterMs: ready.Milliseconds()}
 	host, port := appAddr(o)
-	if o.WarmupScript != "" {
+	if o.WarmupScript != "" && req.asked() == nil {
 		o.Logf("running warmup script %s", o.WarmupScript)
 		w.Script = filepath.Base(o.WarmupScript)
-		sctx, cancel := context.WithTimeout(ctx, o.WarmupTimeout)
+		sctx, cancel := context.WithTimeout(req.ctx, o.WarmupTimeout)
 		err := warmup.Script(sctx, o.WarmupScript, os.Environ(), host, port, c.StartInNetns, o.AppOutput)
 		cancel()
-		if err != nil {
+		if err != nil && req.asked() == nil {
 			return nil, failed("warmup", err)
 		}
 	}
-	if o.WarmupRequests > 0 {
+	if o.WarmupRequests > 0 && req.asked() == nil {
 		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)) + o.WarmupPath
 		o.Logf("sending %d warmup requests to %s", o.WarmupRequests, u)
-		s, err := warmup.HTTP(ctx, client, u, o.WarmupRequests)
-		if err != nil {
+		s, err := warmup.HTTP(req.ctx, client, u, o.WarmupRequests)
+		if err != nil && req.asked() == nil {
 			return nil, failed("warmup", err)
 		}
 		w.Requests, w.Errors = s.Requests, s.Errors
@@ -418,6 +445,17 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	w.DurationMs = time.Since(t0).Milliseconds()
 	timings["warmup"] = w.DurationMs
 
+	req.stop()
+	if ferr := agents.failedRequest(req); ferr != nil {
+		return nil, failed("checkpoint", ferr)
+	}
+	coord, warnings, err := agents.checkpoint(ctx, o, req)
+	if err != nil {
+		return nil, failed("checkpoint", err)
+	}
+	if coord != nil {
+		o.Logf("%d org.crac Resources ran beforeCheckpoint", coord.Resources)
+	}
 	pid, err := appPID(c.InitPID())
 	if err != nil {
 		return nil, failed("finding the application's process", err)
@@ -456,7 +494,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	if err := c.DetachUpper(upper); err != nil {
 		return nil, err
 	}
-	return &runResult{report: &rep, warmup: w, upper: upper}, nil
+	return &runResult{report: &rep, warmup: w, upper: upper, coord: coord, warnings: warnings}, nil
 }
 
 // appPID finds the application's PID, as its own PID namespace numbers it:

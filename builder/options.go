@@ -81,6 +81,15 @@ type Options struct {
 	CriuBundle string
 	// Launcher is the host path of the crac-launch binary.
 	Launcher string
+	// Agent is the host path of crac-agent.jar (default: next to the
+	// launcher). NoAgent runs the application without it: org.crac
+	// Resources are then not notified.
+	Agent   string
+	NoAgent bool
+	// OnRestoreError is the launcher's policy when a Resource's
+	// afterRestore fails: contract.OnRestoreErrorCold (default) or
+	// contract.OnRestoreErrorContinue.
+	OnRestoreError string
 	// Runtime is the OCI runtime (default runc).
 	Runtime string
 	// CacheDir keeps unpacked base images between builds.
@@ -168,6 +177,9 @@ func (o *Options) defaults() error {
 	}
 	if o.CriuBundle == "" || o.Launcher == "" {
 		return fmt.Errorf("the CRIU bundle and the launcher are needed (see `crac-build doctor`)")
+	}
+	if err := o.agentDefaults(); err != nil {
+		return err
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}

@@ -138,6 +138,8 @@ type Metadata struct {
 	TCPClose bool `json:"tcpClose"`
 	// Timings of the build steps, in milliseconds, by step name.
 	Timings map[string]int64 `json:"timingsMs,omitempty"`
+	// Coordination is nil when the JVM ran without the crac-build agent.
+	Coordination *Coordination `json:"coordination,omitempty"`
 
 	// Base is the image the build started from (provenance).
 	Base *BaseImage `json:"base,omitempty"`

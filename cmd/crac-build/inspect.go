@@ -83,6 +83,9 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			}
 			fmt.Fprintf(tw, "warmup\t%s\n", s)
 		}
+		if m := info.Metadata; m != nil {
+			printCoordination(tw, m.Coordination)
+		}
 		writeProvenance(tw, info.Base, info.Metadata)
 	}
 	fmt.Fprintf(tw, "layers\t%d, %s compressed\n", len(info.Layers), humanBytes(info.TotalBytes))

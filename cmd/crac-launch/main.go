@@ -46,7 +46,7 @@ func launch(start time.Time) int {
 		if _, err := launcher.MarkRestored(contract.RestoredPath, plan.Meta, time.Now()); err != nil && debug {
 			fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 		}
-		pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+		pid, err := restore(plan, env)
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
 			if err := launcher.SignalRestored(pid, plan.Meta); err != nil {
@@ -60,7 +60,7 @@ func launch(start time.Time) int {
 		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 	}
 	fmt.Fprintf(os.Stderr, "crac-launch: cold start: %s\n", oneLine(plan.Reason.Error()))
-	err := launcher.ExecCold(plan, env)
+	err := launcher.ExecCold(plan, launcher.ColdEnv(plan, env))
 	fmt.Fprintf(os.Stderr, "crac-launch: %s\n", oneLine(err.Error()))
 	return 127
 }
