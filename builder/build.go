@@ -26,6 +26,7 @@ import (
 	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/secrets"
 	"github.com/crac-build/crac-build/warmup"
 )
 
@@ -70,6 +71,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	baseCfg, err := base.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", o.Base, err)
+	}
+	baseDigest, err := base.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("reading digest of %s: %w", o.Base, err)
 	}
 	cold := o.Cmd
 	if len(cold) == 0 {
@@ -141,6 +146,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(images, 0o700); err != nil {
 		return nil, err
 	}
+	var mounts []specs.Mount
+	var staged *secrets.Staged
+	if len(o.Secrets) > 0 {
+		if staged, err = secrets.Stage(filepath.Join(scratch, "secrets"), o.Secrets); err != nil {
+			return nil, err
+		}
+		defer staged.Close()
+		mounts = append(mounts, secretsMount(staged.Dir))
+	}
 	args, runEnv := o.withAgent(withJVMFlags(cold), jvmEnv(cold, env))
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
@@ -149,10 +163,29 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		cwd:     workDir,
 		images:  images,
 		scratch: scratch,
+		mounts:  mounts,
 	}, timings)
 	if err != nil {
 		return nil, err
 	}
+
+	t0 = time.Now()
+	hyg := run.report.Hygiene
+	if hyg == nil {
+		hyg = &contract.Hygiene{Warnings: run.report.Warnings}
+	}
+	if err := checkRestoreSignal(o.RestoreSignal, hyg); err != nil {
+		return nil, err
+	}
+	o.Logf("scanning the checkpoint for secrets")
+	files, err := scanFiles(images, run.upper)
+	if err != nil {
+		return nil, err
+	}
+	if err := scanCheckpoint(files, staged, hyg); err != nil {
+		return nil, err
+	}
+	step("scan", t0)
 
 	t0 = time.Now()
 	meta := &contract.Metadata{
@@ -169,6 +202,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		TCPClose:      true,
 		Timings:       timings,
 		Coordination:  run.coord,
+		Base:          &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()},
+		Hygiene:       hyg,
+		RestoreSignal: o.RestoreSignal,
 	}
 	eff, _ := contract.ParseCapMask(run.report.Process.CapEff)
 	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
@@ -176,7 +212,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		timings[k] = v
 	}
 	ckTar := layers.NewTar()
-	if err := ckTar.AddUpper(run.upper, skipInDiff); err != nil {
+	skip := skipInDiff
+	if staged != nil {
+		skip = func(rel string) bool { return skipInDiff(rel) || skipSecretsDir(rel) }
+	}
+	if err := ckTar.AddUpper(run.upper, skip); err != nil {
 		return nil, err
 	}
 	if err := ckTar.AddHost(images, contract.ImagesDir); err != nil {
@@ -217,7 +257,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Digest: d, Image: img, Metadata: meta, Warnings: append(run.warnings, run.report.Warnings...)}
+	res := &Result{Digest: d, Image: img, Metadata: meta, Warnings: append(run.warnings, hyg.Warnings...)}
 	res.Checkpoint.RawBytes = ckLayer.RawSize()
 	res.Checkpoint.CompressedBytes, _ = ckLayer.Size()
 	return res, nil
@@ -280,6 +320,8 @@ type runSpec struct {
 	cwd     string
 	images  string
 	scratch string
+	// mounts are added to the sandbox's (the build secrets).
+	mounts []specs.Mount
 }
 
 type runResult struct {
@@ -318,11 +360,12 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		Args:    append([]string{contract.LauncherPath, "--crac-mode=init", "--"}, rs.args...),
 		Env:     rs.env,
 		Cwd:     rs.cwd,
-		Mounts: []specs.Mount{{
+		Mounts: append([]specs.Mount{{
 			Destination: contract.ImagesDir, Type: "bind", Source: rs.images,
 			Options: []string{"rbind", "rw"},
-		}},
+		}}, rs.mounts...),
 		Stdout: stdout.w, Stderr: stderr.w,
+		Network: o.Network,
 	})
 	if err != nil {
 		return nil, err
@@ -422,6 +465,9 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	args := []string{contract.LauncherPath, "--crac-mode=dump", "--pid", strconv.Itoa(pid), "--work", dumpWorkDir}
 	if o.NoGC {
 		args = append(args, "--gc=false")
+	}
+	if o.AllowConnections {
+		args = append(args, "--allow-connections")
 	}
 	if err := c.Exec(ctx, sandbox.ExecOptions{
 		Args:      args,

@@ -14,6 +14,7 @@ import (
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/secrets"
 )
 
 // Add copies a host file or directory into the image.
@@ -106,6 +107,24 @@ type Options struct {
 	Progress progress.Func
 	// Version is the builder's version, recorded in the image.
 	Version string
+
+	// Secrets are given to the application during the build only, as
+	// read-only files /run/secrets/ID; the checkpoint and the diff are
+	// scanned for their values, and a value found fails the build.
+	Secrets []secrets.Secret
+	// AllowConnections lets the build go on when the application holds
+	// established TCP connections to peers outside its process tree at
+	// the checkpoint: they are closed at dump. Without it they fail it.
+	AllowConnections bool
+	// Network is the sandbox's network: "none" (default: loopback only)
+	// or "host" (the build host's network: the application can reach
+	// services during warmup; its port must be free on the host).
+	Network string
+	// RestoreSignal (SIGUSR1 or SIGWINCH) is sent by the launcher to the
+	// restored application after each restore; the application must
+	// catch it. Empty: none (the file contract.RestoredPath is always
+	// written).
+	RestoreSignal string
 }
 
 func (o *Options) defaults() error {
@@ -164,6 +183,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if err := o.hygieneDefaults(); err != nil {
+		return err
 	}
 	if o.CacheDir == "" {
 		d, err := os.UserCacheDir()

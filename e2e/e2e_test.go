@@ -68,10 +68,16 @@ var (
 	workDir   string
 )
 
+// tempDirs are removed when the tests are done, with workDir.
+var tempDirs []string
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if workDir != "" {
 		os.RemoveAll(workDir)
+	}
+	for _, d := range tempDirs {
+		os.RemoveAll(d)
 	}
 	os.Exit(code)
 }

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/secrets"
 )
 
 func buildCommand() *cli.Command {
@@ -41,6 +44,10 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
 			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform base (default: this host's; another architecture is refused)"},
 			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for older runtimes"},
+			&cli.StringSliceFlag{Name: "secret", Usage: "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"},
+			&cli.BoolFlag{Name: "allow-connections", Usage: "build although the app holds TCP connections to peers outside its process tree at the checkpoint (they are closed)"},
+			&cli.StringFlag{Name: "network", Value: "none", Usage: "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"},
+			&cli.StringFlag{Name: "restore-signal", Usage: "signal the launcher sends to the app after each restore: SIGUSR1 or SIGWINCH (the app must catch it)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the app's output while it runs in the sandbox"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
 		},
@@ -68,6 +75,17 @@ func buildCommand() *cli.Command {
 				Runtime:        c.String("runtime"),
 				CacheDir:       c.String("cache-dir"),
 				Version:        version,
+
+				AllowConnections: c.Bool("allow-connections"),
+				Network:          c.String("network"),
+				RestoreSignal:    c.String("restore-signal"),
+			}
+			for _, sec := range c.StringSlice("secret") {
+				s, err := secrets.Parse(sec)
+				if err != nil {
+					return err
+				}
+				o.Secrets = append(o.Secrets, s)
 			}
 			for _, e := range o.Env {
 				if !strings.Contains(e, "=") {
@@ -102,9 +120,22 @@ func buildCommand() *cli.Command {
 			if c.Bool("verbose") {
 				o.AppOutput = prefixWriter(os.Stderr, "  app| ")
 			}
-			res, err := builder.Build(c.Context, o)
+			// Ctrl-C or SIGTERM end the build through its context, so that
+			// it removes its sandbox and its secrets' tmpfs on the way out.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := builder.Build(ctx, o)
 			if err != nil {
+				if ctx.Err() != nil && c.Context.Err() == nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
 				return err
+			}
+			if !c.Bool("quiet") {
+				fmt.Fprintln(os.Stderr, "crac-build: what the checkpoint holds:")
+				if err := writeHygiene(os.Stderr, res.Metadata); err != nil {
+					return err
+				}
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)

@@ -41,12 +41,23 @@ func launch(start time.Time) int {
 		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms\n", time.Since(start).Milliseconds())
 	}
 	if plan.Reason == nil {
+		// A read-only root filesystem leaves the application without the
+		// file; the restore goes on.
+		if _, err := launcher.MarkRestored(contract.RestoredPath, plan.Meta, time.Now()); err != nil && debug {
+			fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		}
 		pid, err := restore(plan, env)
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
+			if err := launcher.SignalRestored(pid, plan.Meta); err != nil {
+				fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+			}
 			return launcher.Supervise(pid, sigs)
 		}
 		plan.Reason = err
+	}
+	if err := launcher.ClearRestored(contract.RestoredPath); err != nil && debug {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 	}
 	fmt.Fprintf(os.Stderr, "crac-launch: cold start: %s\n", oneLine(plan.Reason.Error()))
 	err := launcher.ExecCold(plan, launcher.ColdEnv(plan, env))
@@ -92,6 +103,7 @@ func dump(args []string) int {
 	gc := fs.Bool("gc", true, "run GC and trim the native heap before the dump")
 	settle := fs.Duration("settle", 0, "pause after GC (default checkpoint.SettleTime)")
 	tcpClose := fs.Bool("tcp-close", true, "close established TCP connections")
+	allowConns := fs.Bool("allow-connections", false, "dump although TCP connections to peers outside the tree are established")
 	criuPath := fs.String("criu", contract.CriuPath, "criu executable")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -107,7 +119,7 @@ func dump(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r, err := checkpoint.PrepareAndDump(ctx,
-		checkpoint.PrepareOptions{PID: *pid, GC: *gc, Settle: *settle},
+		checkpoint.PrepareOptions{PID: *pid, GC: *gc, Settle: *settle, AllowConnections: *allowConns},
 		checkpoint.DumpOptions{CriuPath: *criuPath, ImagesDir: *images, WorkDir: *work, TCPClose: *tcpClose})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
