@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/crac-build/crac-build/sandbox"
 )
@@ -199,12 +201,13 @@ func TestContainerfile(t *testing.T) {
 		}
 	})
 
-	// examples/kubernetes's Localhost profile must let the restore work,
-	// as the README promises.
-	t.Run("kubernetes seccomp profile", func(t *testing.T) {
-		c := p.start(ctx, t, image, "--security-opt", "seccomp="+filepath.Join(root, "examples/kubernetes/crac-restore-seccomp.json"))
+	// examples/kubernetes's Deployment asks for the least privileges a
+	// restore needs: the same security context, applied by podman, must
+	// restore.
+	t.Run("kubernetes security context", func(t *testing.T) {
+		c := p.start(ctx, t, image, deploymentSecurityFlags(t, root)...)
 		if mode := c.waitMode(t); mode != "restored" {
-			t.Fatalf("launcher under the example profile: %q, want a restore", mode)
+			t.Fatalf("launcher: %q, want a restore", mode)
 		}
 		c.checkServes(t)
 	})
@@ -371,6 +374,50 @@ func (c *podmanContainer) checkServes(t *testing.T) {
 	if served < 100 {
 		t.Errorf("GET / = %q: want the warmup's 200 requests carried over", body)
 	}
+}
+
+// deploymentSecurityFlags translates the security context of
+// examples/kubernetes/deployment.yaml into podman flags.
+func deploymentSecurityFlags(t *testing.T, root string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "examples/kubernetes/deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep *appsv1.Deployment
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err == nil && d.Kind == "Deployment" {
+			dep = &d
+		}
+	}
+	if dep == nil {
+		t.Fatal("no Deployment in examples/kubernetes/deployment.yaml")
+	}
+	pod := dep.Spec.Template.Spec
+	sc := pod.Containers[0].SecurityContext
+	var flags []string
+	for _, c := range sc.Capabilities.Drop {
+		flags = append(flags, "--cap-drop", string(c))
+	}
+	for _, c := range sc.Capabilities.Add {
+		flags = append(flags, "--cap-add", string(c))
+	}
+	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+		flags = append(flags, "--security-opt", "no-new-privileges")
+	}
+	if sc.RunAsUser != nil {
+		flags = append(flags, "--user", strconv.FormatInt(*sc.RunAsUser, 10))
+	}
+	prof := pod.SecurityContext.SeccompProfile
+	if prof == nil || prof.LocalhostProfile == nil {
+		t.Fatal("the Deployment names no Localhost seccomp profile")
+	}
+	// The README installs the example's profile under this name.
+	if *prof.LocalhostProfile != "profiles/crac-restore.json" {
+		t.Fatalf("unexpected localhostProfile %q", *prof.LocalhostProfile)
+	}
+	return append(flags, "--security-opt", "seccomp="+filepath.Join(root, "examples/kubernetes/crac-restore-seccomp.json"))
 }
 
 // writeNoClone3Profile copies a seccomp profile with clone3 answered by
