@@ -168,16 +168,7 @@ func TestContainerfile(t *testing.T) {
 	defer cancel()
 
 	const image = "localhost/crac-e2e/hello:warm"
-	args := append([]string{"bud", "--network", "none"}, buildStepFlags...)
-	args = append(args,
-		"--build-arg", "CRAC_BUILD_IMAGE=oci:"+filepath.Join(root, "build/image")+":crac-build",
-		"--build-arg", "BASE=oci:"+filepath.Join(root, "build/base")+":jre17",
-		"-f", filepath.Join(root, "examples/containerfile/Containerfile"),
-		"-t", image, filepath.Join(root, "examples/hello"))
-	out, err := p.run(ctx, "buildah", args...)
-	if err != nil {
-		t.Fatalf("building examples/containerfile: %v", err)
-	}
+	out := p.buildExample(ctx, t, filepath.Join(root, "examples/containerfile/Containerfile"), image)
 	if !strings.Contains(out, "checkpoint of ") {
 		t.Errorf("buildah output lacks the checkpoint's summary:\n%s", out)
 	}
@@ -231,6 +222,58 @@ func TestContainerfile(t *testing.T) {
 			t.Errorf("cold GET / = %q", body)
 		}
 	})
+}
+
+// TestContainerfileDockerfile builds examples/containerfile/Dockerfile
+// (for BuildKit) with buildah, but for the --security=insecure that
+// buildah does not know (its build flags give the same): crac-build is
+// bind-mounted into the step, installs the launcher and the CRIU bundle,
+// and does not stay in the image.
+func TestContainerfileDockerfile(t *testing.T) {
+	p := newPodmanEnv(t)
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	b, err := os.ReadFile(filepath.Join(root, "examples/containerfile/Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := strings.ReplaceAll(string(b), " --security=insecure", "")
+	if !strings.Contains(string(b), "--security=insecure") || df == string(b) {
+		t.Fatal("the Dockerfile lacks RUN --security=insecure, which BuildKit needs")
+	}
+	file := filepath.Join(p.dir, "Dockerfile")
+	if err := os.WriteFile(file, []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const image = "localhost/crac-e2e/hello:warm-mount"
+	p.buildExample(ctx, t, file, image)
+	c := p.start(ctx, t, image)
+	if mode := c.waitMode(t); mode != "restored" {
+		t.Fatalf("launcher: %q, want a restore", mode)
+	}
+	c.checkServes(t)
+	out, err := p.run(ctx, "podman", "run", "--rm", "--network", "none", "--entrypoint", "/opt/crac-build/bin/crac-build", image, "--version")
+	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Errorf("crac-build stayed in the image: %s %v", out, err)
+	}
+}
+
+// buildExample builds a Containerfile of examples/containerfile with
+// buildah and the flags the README gives, tagged image.
+func (p *podmanEnv) buildExample(ctx context.Context, t *testing.T, file, image string) string {
+	t.Helper()
+	root := repoRoot(t)
+	args := append([]string{"bud", "--network", "none"}, buildStepFlags...)
+	args = append(args,
+		"--build-arg", "CRAC_BUILD_IMAGE=oci:"+filepath.Join(root, "build/image")+":crac-build",
+		"--build-arg", "BASE=oci:"+filepath.Join(root, "build/base")+":jre17",
+		"-f", file, "-t", image, filepath.Join(root, "examples/hello"))
+	out, err := p.run(ctx, "buildah", args...)
+	if err != nil {
+		t.Fatalf("building %s: %v", file, err)
+	}
+	return out
 }
 
 // TestContainerfileBuildStepErrors: a RUN step without what CRIU needs
