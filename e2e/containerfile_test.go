@@ -18,10 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/sandbox"
 )
 
@@ -173,6 +175,10 @@ func TestContainerfile(t *testing.T) {
 		t.Errorf("buildah output lacks the checkpoint's summary:\n%s", out)
 	}
 
+	t.Run("metadata", func(t *testing.T) {
+		checkMetadata(ctx, t, p, image)
+	})
+
 	t.Run("restores", func(t *testing.T) {
 		c := p.start(ctx, t, image)
 		if mode := c.waitMode(t); mode != "restored" {
@@ -256,6 +262,47 @@ func TestContainerfileDockerfile(t *testing.T) {
 	out, err := p.run(ctx, "podman", "run", "--rm", "--network", "none", "--entrypoint", "/opt/crac-build/bin/crac-build", image, "--version")
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("crac-build stayed in the image: %s %v", out, err)
+	}
+}
+
+// checkMetadata reads the checkpoint's metadata out of image: the cold
+// command is the one the RUN step gave, the JVM kept only the
+// capabilities a restoring container has, the warmup ran.
+func checkMetadata(ctx context.Context, t *testing.T, p *podmanEnv, image string) {
+	t.Helper()
+	id, err := p.run(ctx, "podman", "create", image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = strings.TrimSpace(id)
+	defer p.run(context.Background(), "podman", "rm", "--force", id) //nolint:errcheck // best effort; cleanup removes all
+	dst := filepath.Join(p.dir, "metadata-"+id+".json")
+	if _, err := p.run(ctx, "podman", "cp", id+":"+contract.MetadataPath, dst); err != nil {
+		t.Fatal(err)
+	}
+	m, err := contract.Read(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-Xmx256m", "-jar", "/app/hello.jar"}); diff != "" {
+		t.Errorf("cold command (-got +want):\n%s", diff)
+	}
+	want := sandbox.DefaultCaps
+	eff, _ := contract.ParseCapMask(m.Process.CapEff)
+	bnd, _ := contract.ParseCapMask(m.Process.CapBnd)
+	wantMask, _ := contract.CapMask(want)
+	if eff != wantMask || bnd != wantMask {
+		t.Errorf("the JVM had CapEff %s, CapBnd %s; want the build step's capabilities cut to %v", contract.CapNames(eff), contract.CapNames(bnd), want)
+	}
+	if m.Process.PID < 128 {
+		t.Errorf("the JVM had PID %d, want >= 128", m.Process.PID)
+	}
+	if m.Warmup.Requests != 200 || m.Warmup.Errors != 0 {
+		t.Errorf("warmup %+v, want 200 requests without error", m.Warmup)
+	}
+	label, err := p.run(ctx, "podman", "image", "inspect", "--format", "{{index .Labels \""+contract.LabelFormat+"\"}}", image)
+	if err != nil || strings.TrimSpace(label) != strconv.Itoa(contract.FormatVersion) {
+		t.Errorf("label %s = %q (%v), want %d", contract.LabelFormat, label, err, contract.FormatVersion)
 	}
 }
 
