@@ -125,7 +125,7 @@ func startInNamespaces(launcherPath string, caps, args, env []string, cwd string
 	}
 	a := &nsApp{
 		cmd: cmd, ctl: ctl, stdin: stdinW, done: make(chan struct{}),
-		netns: sandbox.Netns{PID: cmd.Process.Pid, Name: "the checkpoint's namespaces"},
+		netns: sandbox.Netns{PID: cmd.Process.Pid, Name: "the checkpoint's init"},
 	}
 	go func() {
 		_ = cmd.Wait()

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -457,11 +456,7 @@ func (c *podmanContainer) checkServes(t *testing.T) {
 	if !strings.Contains(body, "hello from crac-build") {
 		t.Fatalf("GET / = %q", body)
 	}
-	var served int
-	if m := regexp.MustCompile(`requests served: (\d+)`).FindStringSubmatch(body); m != nil {
-		served, _ = strconv.Atoi(m[1])
-	}
-	if served < 100 {
+	if requestsServed(body) < 100 {
 		t.Errorf("GET / = %q: want the warmup's 200 requests carried over", body)
 	}
 }

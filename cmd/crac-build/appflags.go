@@ -64,3 +64,9 @@ func appOutput(c *cli.Context) io.Writer {
 	}
 	return nil
 }
+
+func printWarnings(ws []string) {
+	for _, w := range ws {
+		fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)
+	}
+}

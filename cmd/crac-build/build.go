@@ -108,9 +108,7 @@ func buildCommand() *cli.Command {
 					return err
 				}
 			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)
-			}
+			printWarnings(res.Warnings)
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(map[string]any{
 					"digest":                    res.Digest.String(),

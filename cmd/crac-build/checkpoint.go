@@ -53,9 +53,7 @@ and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
 			if err != nil {
 				return err
 			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)
-			}
+			printWarnings(res.Warnings)
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(res.Metadata)
 			}
