@@ -105,4 +105,4 @@ test-unit:
 
 .PHONY: clean
 clean:
-	rm -rf bin build/images
+	rm -rf bin build/images build/image

@@ -13,15 +13,15 @@ import (
 
 // appFlags are the flags of `build` and `checkpoint` that say how the
 // application runs, when it is ready and how it is warmed up; where says
-// where it runs ("sandbox", "build step").
-func appFlags(where string) []cli.Flag {
+// where it runs ("sandbox"), scriptWhere where the warmup program runs.
+func appFlags(where, scriptWhere string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "workdir", Usage: "working directory of the app (default: the base image's for build, the current one for checkpoint)"},
 		&cli.StringSliceFlag{Name: "env", Usage: "environment variable K=V (repeatable)"},
 		&cli.IntFlag{Name: "port", Usage: "the app's TCP port"},
 		&cli.StringFlag{Name: "ready-url", Usage: "URL that answers 2xx/3xx once the app is ready, as seen in the app's network (default http://127.0.0.1:PORT/)"},
 		&cli.DurationFlag{Name: "ready-timeout", Value: builder.DefaultReadyTimeout, Usage: "how long to wait for readiness"},
-		&cli.StringFlag{Name: "warmup", Usage: "warmup program, run in the " + where + "'s network (outside its other namespaces) with CRAC_APP_URL, CRAC_APP_HOST, CRAC_APP_PORT"},
+		&cli.StringFlag{Name: "warmup", Usage: "warmup program, run " + scriptWhere + " with CRAC_APP_URL, CRAC_APP_HOST, CRAC_APP_PORT"},
 		&cli.DurationFlag{Name: "warmup-timeout", Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup program"},
 		&cli.IntFlag{Name: "warmup-requests", Usage: "built-in warmup: number of GET requests"},
 		&cli.StringFlag{Name: "warmup-path", Value: "/", Usage: "built-in warmup: path (and query) to request"},

@@ -33,7 +33,7 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "secret", Usage: "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"},
 			&cli.StringFlag{Name: "network", Value: "none", Usage: "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
-		}, appFlags("sandbox")...),
+		}, appFlags("sandbox", "on the host in the sandbox's network")...),
 		Action: func(c *cli.Context) error {
 			o := builder.Options{
 				Base:           c.String("base"),

@@ -24,7 +24,7 @@ is a warm image once ENTRYPOINT is ["` + contract.LauncherPath + `"].
 The build step needs root, no seccomp filter, CAP_SYS_ADMIN, CAP_NET_ADMIN
 and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
 		ArgsUsage: "-- CMD [ARGS...]",
-		Flags: append(appFlags("build step"),
+		Flags: append(appFlags("build step", "in the build step, in the app's network"),
 			&cli.BoolFlag{Name: "json", Usage: "print the metadata as JSON on stdout"},
 		),
 		Action: func(c *cli.Context) error {
