@@ -1,24 +1,19 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
@@ -26,133 +21,53 @@ import (
 	"github.com/crac-build/crac-build/sandbox"
 )
 
-// containersConf is what podman and buildah need on these machines
-// (ENVIRONMENT.md): crun does not work here, and the default ulimits are
-// too low for a JVM. Events are not logged: nothing is written outside the
-// test's private storage.
-const containersConf = `[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-runtime = "runc"
-events_logger = "none"
-`
-
-// podmanEnv runs buildah and podman on private storage in a temp dir, so
-// the test neither sees nor changes the machine's images and containers.
-type podmanEnv struct {
-	t       *testing.T
-	dir     string
-	env     []string
-	storage []string
-}
-
-func newPodmanEnv(t *testing.T) *podmanEnv {
+// newBuildah is newPodman for the Containerfile tests: buildah shares the
+// private storage, so podman runs what buildah built.
+func newBuildah(t *testing.T) *podman {
 	t.Helper()
-	requireE2E(t)
-	root := repoRoot(t)
-	var missing []string
-	for _, tool := range []string{"buildah", "podman"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool+" (make deps)")
+	requireTools(t, "buildah", "podman")
+	for _, f := range []string{"build/image/index.json", "bin/crac-build"} {
+		if !fileExists(filepath.Join(repoRoot(t), f)) {
+			msg := "the Containerfile tests need " + f + " (make image)"
+			if os.Getenv("CRAC_E2E") == "1" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
 		}
 	}
-	for _, p := range []string{"build/image/index.json", "bin/crac-build"} {
-		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
-			missing = append(missing, p+" (make image)")
+	p := newPodman(t)
+	if err := os.MkdirAll(filepath.Join(p.dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Before newPodman's cleanup: buildah's working containers, if a
+	// build left any.
+	t.Cleanup(func() {
+		if out, err := p.buildah(context.Background(), "rm", "--all"); err != nil {
+			t.Errorf("%v\n%s", err, out)
 		}
-	}
-	if len(missing) > 0 {
-		msg := "the Containerfile test needs " + strings.Join(missing, ", ")
-		if os.Getenv("CRAC_E2E") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	// Not t.TempDir: its removal must come after the unmounts below.
-	dir, err := os.MkdirTemp("", "crac-e2e-podman-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &podmanEnv{t: t, dir: dir}
-	t.Cleanup(p.cleanup)
-	conf := filepath.Join(dir, "containers.conf")
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, []byte(containersConf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "TMPDIR="+tmp)
-	p.storage = []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "runroot"), "--storage-driver", "overlay"}
+	})
 	return p
 }
 
-// cleanup removes every container and image of the private storage, then
-// whatever is still mounted below it, then the directory.
-func (p *podmanEnv) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for _, c := range [][]string{
-		{"podman", "rm", "--all", "--force", "--time", "0"},
-		{"buildah", "rm", "--all"},
-		{"podman", "rmi", "--all", "--force"},
-	} {
-		if out, err := p.cmd(ctx, c[0], c[1:]...).CombinedOutput(); err != nil {
-			p.t.Logf("cleanup: %s: %v: %s", strings.Join(c, " "), err, out)
-		}
-	}
-	unmountUnder(p.t, p.dir)
-	if err := os.RemoveAll(p.dir); err != nil {
-		p.t.Errorf("cleanup: %v", err)
-	}
+// in is p for a subtest: its failures are the subtest's.
+func (p *podman) in(t *testing.T) *podman {
+	q := *p
+	q.t = t
+	return &q
 }
 
-func (p *podmanEnv) cmd(ctx context.Context, tool string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, tool, append(append([]string{}, p.storage...), args...)...)
-	cmd.Env = p.env
-	if tool == "podman" {
-		cmd.Args = append(cmd.Args[:1], append([]string{"--tmpdir", filepath.Join(p.dir, "tmp")}, cmd.Args[1:]...)...)
-	}
+// buildah runs buildah on the podman's storage; a failure's error carries
+// its output. Its temp files (image copies) go to the private tmp dir.
+func (p *podman) buildah(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "buildah", append([]string{"--root", filepath.Join(p.dir, "root"), "--runroot", filepath.Join(p.dir, "runroot")}, args...)...)
+	cmd.Env = append(append([]string{}, p.env...), "TMPDIR="+filepath.Join(p.dir, "tmp"))
 	cmd.WaitDelay = 5 * time.Second
-	return cmd
-}
-
-// run runs a tool and returns its stdout; a failure's error carries the
-// output.
-func (p *podmanEnv) run(ctx context.Context, tool string, args ...string) (string, error) {
-	cmd := p.cmd(ctx, tool, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w\n%s%s", tool, strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return out.String(), fmt.Errorf("buildah %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}
-	return stdout.String(), nil
-}
-
-// unmountUnder detaches every mount below dir, deepest first.
-func unmountUnder(t *testing.T, dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
-			mounts = append(mounts, fields[4])
-		}
-	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
-	for _, m := range mounts {
-		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			t.Errorf("cleanup: unmounting %s: %v", m, err)
-		}
-	}
+	return out.String(), nil
 }
 
 // buildStepFlags are what examples/containerfile needs from buildah.
@@ -163,49 +78,32 @@ var buildStepFlags = []string{"--cap-add", "CAP_SYS_ADMIN,CAP_NET_ADMIN,CAP_CHEC
 // only CAP_CHECKPOINT_RESTORE added: it must restore and serve. `make
 // e2e-containerfile` runs it alone.
 func TestContainerfile(t *testing.T) {
-	p := newPodmanEnv(t)
+	p := newBuildah(t)
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
 	const image = "localhost/crac-e2e/hello:warm"
-	out := p.buildExample(ctx, t, filepath.Join(root, "examples/containerfile/Containerfile"), image)
+	out := p.buildExample(ctx, filepath.Join(root, "examples/containerfile/Containerfile"), image)
 	if !strings.Contains(out, "checkpoint of ") {
 		t.Errorf("buildah output lacks the checkpoint's summary:\n%s", out)
 	}
 
 	t.Run("metadata", func(t *testing.T) {
-		checkMetadata(ctx, t, p, image)
+		checkMetadata(p.in(t), image)
 	})
 
+	// Restores and serves with only CAP_CHECKPOINT_RESTORE added; SIGTERM
+	// gives the JVM's 143.
 	t.Run("restores", func(t *testing.T) {
-		c := p.start(ctx, t, image)
-		if mode := c.waitMode(t); mode != "restored" {
-			t.Fatalf("launcher: %q, want a restore", mode)
-		}
-		c.checkServes(t)
-		// The launcher passes the JVM's status on: 143 after SIGTERM.
-		if _, err := p.run(ctx, "podman", "stop", "--time", "20", c.name); err != nil {
-			t.Fatal(err)
-		}
-		st, err := p.run(ctx, "podman", "inspect", "--format", "{{.State.ExitCode}}", c.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimSpace(st) != "143" {
-			t.Errorf("exit status after podman stop = %s, want 143", strings.TrimSpace(st))
-		}
+		p.in(t).runWarm(image, "crac-e2e-containerfile")
 	})
 
 	// examples/kubernetes's Deployment asks for the least privileges a
 	// restore needs: the same security context, applied by podman, must
 	// restore.
 	t.Run("kubernetes security context", func(t *testing.T) {
-		c := p.start(ctx, t, image, deploymentSecurityFlags(t, root)...)
-		if mode := c.waitMode(t); mode != "restored" {
-			t.Fatalf("launcher: %q, want a restore", mode)
-		}
-		c.checkServes(t)
+		p.in(t).runWarm(image, "crac-e2e-k8s", deploymentSecurityFlags(t, root)...)
 	})
 
 	// A profile that makes clone3 fail with ENOSYS, as Docker's and
@@ -215,16 +113,10 @@ func TestContainerfile(t *testing.T) {
 		if err := writeNoClone3Profile(filepath.Join(root, "examples/kubernetes/crac-restore-seccomp.json"), prof); err != nil {
 			t.Fatal(err)
 		}
-		c := p.start(ctx, t, image, "--security-opt", "seccomp="+prof)
-		if mode := c.waitMode(t); mode != "cold" {
-			t.Fatalf("launcher with clone3 blocked: %q, want a cold start", mode)
-		}
+		line := p.in(t).runExpect(image, "crac-e2e-no-clone3", "cold", "--security-opt", "seccomp="+prof)
 		// CRIU's fallback for clone3 is ns_last_pid, read-only in a container.
-		if logs := c.logs(); !strings.Contains(logs, "ns_last_pid") {
-			t.Errorf("the cold start's reason does not name ns_last_pid:\n%s", logs)
-		}
-		if body := c.get(t, "/"); !strings.Contains(body, "hello from crac-build") {
-			t.Errorf("cold GET / = %q", body)
+		if !strings.Contains(line, "ns_last_pid") {
+			t.Errorf("the cold start's reason does not name ns_last_pid: %s", line)
 		}
 	})
 }
@@ -235,7 +127,7 @@ func TestContainerfile(t *testing.T) {
 // bind-mounted into the step, installs the launcher and the CRIU bundle,
 // and does not stay in the image.
 func TestContainerfileDockerfile(t *testing.T) {
-	p := newPodmanEnv(t)
+	p := newBuildah(t)
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -244,7 +136,7 @@ func TestContainerfileDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	df := strings.ReplaceAll(string(b), " --security=insecure", "")
-	if !strings.Contains(string(b), "--security=insecure") || df == string(b) {
+	if df == string(b) {
 		t.Fatal("the Dockerfile lacks RUN --security=insecure, which BuildKit needs")
 	}
 	file := filepath.Join(p.dir, "Dockerfile")
@@ -252,14 +144,10 @@ func TestContainerfileDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	const image = "localhost/crac-e2e/hello:warm-mount"
-	p.buildExample(ctx, t, file, image)
-	c := p.start(ctx, t, image)
-	if mode := c.waitMode(t); mode != "restored" {
-		t.Fatalf("launcher: %q, want a restore", mode)
-	}
-	c.checkServes(t)
-	out, err := p.run(ctx, "podman", "run", "--rm", "--network", "none", "--entrypoint", "/opt/crac-build/bin/crac-build", image, "--version")
-	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+	p.buildExample(ctx, file, image)
+	p.runWarm(image, "crac-e2e-dockerfile")
+	out, err := p.try("run", "--rm", "--network", "none", "--entrypoint", "/opt/crac-build/bin/crac-build", image, "--version")
+	if err == nil || !strings.Contains(out, "no such file or directory") {
 		t.Errorf("crac-build stayed in the image: %s %v", out, err)
 	}
 }
@@ -267,18 +155,13 @@ func TestContainerfileDockerfile(t *testing.T) {
 // checkMetadata reads the checkpoint's metadata out of image: the cold
 // command is the one the RUN step gave, the JVM kept only the
 // capabilities a restoring container has, the warmup ran.
-func checkMetadata(ctx context.Context, t *testing.T, p *podmanEnv, image string) {
+func checkMetadata(p *podman, image string) {
+	t := p.t
 	t.Helper()
-	id, err := p.run(ctx, "podman", "create", image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id = strings.TrimSpace(id)
-	defer p.run(context.Background(), "podman", "rm", "--force", id) //nolint:errcheck // best effort; cleanup removes all
+	id := strings.TrimSpace(p.run("create", image))
+	defer p.try("rm", "--force", id) //nolint:errcheck // newPodman's cleanup removes it anyway
 	dst := filepath.Join(p.dir, "metadata-"+id+".json")
-	if _, err := p.run(ctx, "podman", "cp", id+":"+contract.MetadataPath, dst); err != nil {
-		t.Fatal(err)
-	}
+	p.run("cp", id+":"+contract.MetadataPath, dst)
 	m, err := contract.Read(dst)
 	if err != nil {
 		t.Fatal(err)
@@ -299,25 +182,25 @@ func checkMetadata(ctx context.Context, t *testing.T, p *podmanEnv, image string
 	if m.Warmup.Requests != 200 || m.Warmup.Errors != 0 {
 		t.Errorf("warmup %+v, want 200 requests without error", m.Warmup)
 	}
-	label, err := p.run(ctx, "podman", "image", "inspect", "--format", "{{index .Labels \""+contract.LabelFormat+"\"}}", image)
-	if err != nil || strings.TrimSpace(label) != strconv.Itoa(contract.FormatVersion) {
-		t.Errorf("label %s = %q (%v), want %d", contract.LabelFormat, label, err, contract.FormatVersion)
+	label := strings.TrimSpace(p.run("image", "inspect", "--format", "{{index .Labels \""+contract.LabelFormat+"\"}}", image))
+	if label != strconv.Itoa(contract.FormatVersion) {
+		t.Errorf("label %s = %q, want %d", contract.LabelFormat, label, contract.FormatVersion)
 	}
 }
 
 // buildExample builds a Containerfile of examples/containerfile with
 // buildah and the flags the README gives, tagged image.
-func (p *podmanEnv) buildExample(ctx context.Context, t *testing.T, file, image string) string {
-	t.Helper()
-	root := repoRoot(t)
+func (p *podman) buildExample(ctx context.Context, file, image string) string {
+	p.t.Helper()
+	root := repoRoot(p.t)
 	args := append([]string{"bud", "--network", "none"}, buildStepFlags...)
 	args = append(args,
 		"--build-arg", "CRAC_BUILD_IMAGE=oci:"+filepath.Join(root, "build/image")+":crac-build",
 		"--build-arg", "BASE=oci:"+filepath.Join(root, "build/base")+":jre17",
 		"-f", file, "-t", image, filepath.Join(root, "examples/hello"))
-	out, err := p.run(ctx, "buildah", args...)
+	out, err := p.buildah(ctx, args...)
 	if err != nil {
-		t.Fatalf("building %s: %v", file, err)
+		p.t.Fatalf("building %s: %v", file, err)
 	}
 	return out
 }
@@ -325,7 +208,7 @@ func (p *podmanEnv) buildExample(ctx context.Context, t *testing.T, file, image 
 // TestContainerfileBuildStepErrors: a RUN step without what CRIU needs
 // fails at once, naming the flags that fix it.
 func TestContainerfileBuildStepErrors(t *testing.T) {
-	p := newPodmanEnv(t)
+	p := newBuildah(t)
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -349,7 +232,7 @@ func TestContainerfileBuildStepErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{"bud", "--network", "none"}, tc.flags...), "-f", filepath.Join(ctxDir, "Containerfile"), ctxDir)
-			_, err := p.run(ctx, "buildah", args...)
+			_, err := p.buildah(ctx, args...)
 			if err == nil {
 				t.Fatal("the build succeeded without what CRIU needs")
 			}
@@ -359,105 +242,6 @@ func TestContainerfileBuildStepErrors(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-type podmanContainer struct {
-	p    *podmanEnv
-	name string
-	pid  int
-}
-
-// start runs image detached with only CAP_CHECKPOINT_RESTORE added, and no
-// network but loopback: the test reaches it through its network
-// namespace, so nothing changes on the host's network.
-func (p *podmanEnv) start(ctx context.Context, t *testing.T, image string, extra ...string) *podmanContainer {
-	t.Helper()
-	c := &podmanContainer{p: p, name: "crac-e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
-	args := append([]string{"run", "--detach", "--name", c.name, "--network", "none", "--cap-add", "CHECKPOINT_RESTORE"}, extra...)
-	if _, err := p.run(ctx, "podman", append(args, image)...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("container output:\n%s", c.logs())
-		}
-		if _, err := p.run(context.Background(), "podman", "rm", "--force", "--time", "0", c.name); err != nil {
-			t.Errorf("removing container: %v", err)
-		}
-	})
-	out, err := p.run(ctx, "podman", "inspect", "--format", "{{.State.Pid}}", c.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.pid, err = strconv.Atoi(strings.TrimSpace(out)); err != nil || c.pid <= 0 {
-		t.Fatalf("container PID %q: %v", out, err)
-	}
-	return c
-}
-
-// logs is the container's stdout and stderr (podman logs writes them to
-// its own).
-func (c *podmanContainer) logs() string {
-	out, err := c.p.cmd(context.Background(), "podman", "logs", c.name).CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("podman logs: %v: %s", err, out)
-	}
-	return string(out)
-}
-
-// waitMode returns "restored" or "cold" from the launcher's log line.
-func (c *podmanContainer) waitMode(t *testing.T) string {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		logs := c.logs()
-		switch {
-		case strings.Contains(logs, "crac-launch: restored in"):
-			return "restored"
-		case strings.Contains(logs, "crac-launch: cold start"):
-			return "cold"
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatal("no launcher line within a minute")
-	return ""
-}
-
-func (c *podmanContainer) get(t *testing.T, path string) string {
-	t.Helper()
-	client := &http.Client{
-		Transport: &http.Transport{DialContext: sandbox.Netns{PID: c.pid, Name: c.name}.DialContext, DisableKeepAlives: true},
-		Timeout:   10 * time.Second,
-	}
-	var last error
-	for i := 0; i < 150; i++ { // a cold start takes seconds
-		resp, err := client.Get("http://127.0.0.1:8080" + path)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return string(b)
-			}
-			err = fmt.Errorf("%s: %s", resp.Status, b)
-		}
-		last = err
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("GET %s in %s: %v", path, c.name, last)
-	return ""
-}
-
-// checkServes: the restored JVM answers and carries on counting from the
-// warmup's requests (a fresh JVM would say 1).
-func (c *podmanContainer) checkServes(t *testing.T) {
-	t.Helper()
-	body := c.get(t, "/")
-	if !strings.Contains(body, "hello from crac-build") {
-		t.Fatalf("GET / = %q", body)
-	}
-	if requestsServed(body) < 100 {
-		t.Errorf("GET / = %q: want the warmup's 200 requests carried over", body)
 	}
 }
 
