@@ -145,6 +145,7 @@ func TestContainerfileDockerfile(t *testing.T) {
 	}
 	const image = "localhost/crac-e2e/hello:warm-mount"
 	p.buildExample(ctx, file, image)
+	checkMetadata(p, image)
 	p.runWarm(image, "crac-e2e-dockerfile")
 	out, err := p.try("run", "--rm", "--network", "none", "--entrypoint", "/opt/crac-build/bin/crac-build", image, "--version")
 	if err == nil || !strings.Contains(out, "no such file or directory") {
@@ -181,6 +182,10 @@ func checkMetadata(p *podman, image string) {
 	}
 	if m.Warmup.Requests != 200 || m.Warmup.Errors != 0 {
 		t.Errorf("warmup %+v, want 200 requests without error", m.Warmup)
+	}
+	// The JVM ran with the org.crac agent, which answered before the dump.
+	if co := m.Coordination; co == nil || len(co.Endpoints) != 1 || co.Agent != contract.AgentPath {
+		t.Errorf("coordination %+v, want the agent of the one JVM", co)
 	}
 	label := strings.TrimSpace(p.run("image", "inspect", "--format", "{{index .Labels \""+contract.LabelFormat+"\"}}", image))
 	if label != strconv.Itoa(contract.FormatVersion) {

@@ -15,11 +15,11 @@ import (
 
 // fakeTree writes small stand-ins for the binaries and a bundle: the image
 // only packs files, so their content does not matter here.
-func fakeTree(t *testing.T) (tool, launcher, bundle string) {
+func fakeTree(t *testing.T) (tool, launcher, bundle, agentJar string) {
 	t.Helper()
 	dir := t.TempDir()
-	tool, launcher, bundle = filepath.Join(dir, "crac-build"), filepath.Join(dir, "crac-launch"), filepath.Join(dir, "criu")
-	for _, f := range []string{tool, launcher, filepath.Join(bundle, "criu"), filepath.Join(bundle, "lib", "libc.so.6")} {
+	tool, launcher, bundle, agentJar = filepath.Join(dir, "crac-build"), filepath.Join(dir, "crac-launch"), filepath.Join(dir, "criu"), filepath.Join(dir, "crac-agent.jar")
+	for _, f := range []string{tool, launcher, agentJar, filepath.Join(bundle, "criu"), filepath.Join(bundle, "lib", "libc.so.6")} {
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -27,12 +27,12 @@ func fakeTree(t *testing.T) (tool, launcher, bundle string) {
 			t.Fatal(err)
 		}
 	}
-	return tool, launcher, bundle
+	return tool, launcher, bundle, agentJar
 }
 
 func TestToolImage(t *testing.T) {
-	tool, launcher, bundle := fakeTree(t)
-	img, err := toolImage(tool, launcher, bundle, "test", t.TempDir())
+	tool, launcher, bundle, agentJar := fakeTree(t)
+	img, err := toolImage(tool, launcher, bundle, agentJar, "test", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +70,7 @@ func TestToolImage(t *testing.T) {
 	}
 	sort.Strings(files)
 	want := []string{
+		"opt/crac-build/agent/crac-agent.jar",
 		"opt/crac-build/bin/crac-build", "opt/crac-build/bin/crac-launch",
 		"opt/crac-build/criu/criu", "opt/crac-build/criu/lib/libc.so.6",
 	}
@@ -80,12 +81,12 @@ func TestToolImage(t *testing.T) {
 
 // Two runs over the same inputs give the same image.
 func TestToolImageReproducible(t *testing.T) {
-	tool, launcher, bundle := fakeTree(t)
-	a, err := toolImage(tool, launcher, bundle, "test", t.TempDir())
+	tool, launcher, bundle, agentJar := fakeTree(t)
+	a, err := toolImage(tool, launcher, bundle, agentJar, "test", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := toolImage(tool, launcher, bundle, "test", t.TempDir())
+	b, err := toolImage(tool, launcher, bundle, agentJar, "test", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
