@@ -183,6 +183,10 @@ func checkMetadata(p *podman, image string) {
 	if m.Warmup.Requests != 200 || m.Warmup.Errors != 0 {
 		t.Errorf("warmup %+v, want 200 requests without error", m.Warmup)
 	}
+	// The dump's inventory of what the checkpoint holds, as in a build.
+	if h := m.Hygiene; h == nil || len(h.Processes) == 0 || h.Processes[0].PID != m.Process.PID {
+		t.Errorf("hygiene %+v, want the inventory of the JVM's process", h)
+	}
 	// The JVM ran with the org.crac agent, which answered before the dump.
 	if co := m.Coordination; co == nil || len(co.Endpoints) != 1 || co.Agent != contract.AgentPath {
 		t.Errorf("coordination %+v, want the agent of the one JVM", co)

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/contract"
 )
 
 // appFlags are the flags of `build` and `checkpoint` that say how the
@@ -65,8 +66,17 @@ func appOutput(c *cli.Context) io.Writer {
 	return nil
 }
 
-func printWarnings(ws []string) {
-	for _, w := range ws {
+// printHygiene shows on stderr what the checkpoint holds (unless --quiet)
+// and the warnings.
+func printHygiene(c *cli.Context, m *contract.Metadata, warnings []string) error {
+	if !c.Bool("quiet") {
+		fmt.Fprintln(os.Stderr, "crac-build: what the checkpoint holds:")
+		if err := writeHygiene(os.Stderr, m); err != nil {
+			return err
+		}
+	}
+	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)
 	}
+	return nil
 }

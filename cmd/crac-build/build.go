@@ -102,13 +102,9 @@ func buildCommand() *cli.Command {
 				}
 				return err
 			}
-			if !c.Bool("quiet") {
-				fmt.Fprintln(os.Stderr, "crac-build: what the checkpoint holds:")
-				if err := writeHygiene(os.Stderr, res.Metadata); err != nil {
-					return err
-				}
+			if err := printHygiene(c, res.Metadata, res.Warnings); err != nil {
+				return err
 			}
-			printWarnings(res.Warnings)
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(map[string]any{
 					"digest":                    res.Digest.String(),

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,11 +51,17 @@ and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
 			u := newUI(c)
 			defer u.done()
 			o.Logf = u.logf
-			res, err := builder.Checkpoint(c.Context, o)
+			// Ctrl-C or SIGTERM end the checkpoint through its context, so
+			// that it ends the application's namespaces on the way out.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := builder.Checkpoint(ctx, o)
 			if err != nil {
 				return err
 			}
-			printWarnings(res.Warnings)
+			if err := printHygiene(c, res.Metadata, res.Warnings); err != nil {
+				return err
+			}
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(res.Metadata)
 			}
