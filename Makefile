@@ -5,6 +5,9 @@
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
 #   make e2e-coordination   the org.crac coordination tests alone
 #   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
+#   make image      the crac-build image (crac-build, launcher, CRIU bundle, agent):
+#                   oci-layout:build/image:crac-build
+#   make e2e-containerfile  examples/containerfile with buildah, run by podman
 
 SHELL := /bin/bash
 GO ?= go
@@ -17,8 +20,9 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go
 .PHONY: all
 all: bin/crac-build bin/crac-launch $(AGENT_JAR)
 
+# Static too: it travels in the crac-build image and runs in any base.
 bin/crac-build: $(GO_SOURCES)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-build
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-build
 
 # The launcher runs on any base image: static, no cgo.
 bin/crac-launch: $(GO_SOURCES)
@@ -62,12 +66,25 @@ hello-image: all criu base hello
 	  --warmup examples/hello/warmup.sh \
 	  --output $(HELLO_IMAGE)
 
+# The crac-build image, for Containerfiles (COPY --from) and CI.
+CRAC_BUILD_IMAGE := oci-layout:build/image:crac-build
+.PHONY: image
+image: all criu
+	$(GO) run ./internal/tools/mkimage -crac-build bin/crac-build -launcher bin/crac-launch \
+	  -criu-bundle $(CRIU_BUNDLE_DIR) -agent $(AGENT_JAR) -version $(VERSION) -output $(CRAC_BUILD_IMAGE)
+
+# examples/containerfile built by buildah and restored by podman, alone.
+.PHONY: e2e-containerfile
+e2e-containerfile: deps all criu base hello image
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 20m -run '^TestContainerfile' -v ./e2e
+	@echo "containerfile: restored"
+
 .PHONY: demo
 demo: deps hello-image
 	bash scripts/demo.sh $(HELLO_IMAGE)
 
 .PHONY: test
-test: deps all criu base hello coordinated
+test: deps all criu base hello coordinated image
 	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
 # The coordination tests on their own (builds with a real JVM, CRIU, runc);
@@ -88,4 +105,4 @@ test-unit:
 
 .PHONY: clean
 clean:
-	rm -rf bin build/images
+	rm -rf bin build/images build/image

@@ -2,12 +2,8 @@ package builder
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,7 +23,6 @@ import (
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
 	"github.com/crac-build/crac-build/secrets"
-	"github.com/crac-build/crac-build/warmup"
 )
 
 // JVMFlags are added to the application's java command: the hsperfdata file
@@ -170,47 +165,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	t0 = time.Now()
-	hyg := run.report.Hygiene
-	if hyg == nil {
-		hyg = &contract.Hygiene{Warnings: run.report.Warnings}
-	}
-	if err := checkRestoreSignal(o.RestoreSignal, hyg); err != nil {
-		return nil, err
-	}
-	o.Logf("scanning the checkpoint for secrets")
-	files, err := scanFiles(images, run.upper)
+	hyg, err := checkpointHygiene(run.report, o.RestoreSignal, images, run.upper, staged, o.Logf)
 	if err != nil {
-		return nil, err
-	}
-	if err := scanCheckpoint(files, staged, hyg); err != nil {
 		return nil, err
 	}
 	step("scan", t0)
 
 	t0 = time.Now()
-	meta := &contract.Metadata{
-		FormatVersion: contract.FormatVersion,
-		Builder:       "crac-build " + o.Version,
-		Created:       time.Now().UTC().Truncate(time.Second),
-		Cold:          contract.Command{Args: cold, Env: env, WorkDir: workDir},
-		JVMVersion:    run.report.JVMVersion,
-		Process:       run.report.Process,
-		Host:          run.report.Host,
-		Images:        run.report.Images,
-		OpenFiles:     run.report.OpenFiles,
-		Warmup:        run.warmup,
-		TCPClose:      true,
-		Timings:       timings,
-		Coordination:  run.coord,
-		Base:          &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()},
-		Hygiene:       hyg,
-		RestoreSignal: o.RestoreSignal,
-	}
-	eff, _ := contract.ParseCapMask(run.report.Process.CapEff)
-	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
-	for k, v := range run.report.TimingsMs {
-		timings[k] = v
-	}
+	meta := newMetadata(contract.Command{Args: cold, Env: env, WorkDir: workDir}, &run.warmResult, timings, o.Version)
+	meta.Base = &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()}
+	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	ckTar := layers.NewTar()
 	skip := skipInDiff
 	if staged != nil {
@@ -267,31 +231,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 // Java agent ("": none). It is the same for every image built with the
 // same three.
 func RuntimeTar(launcher, bundle, agentJar string) (*layers.Tar, error) {
-	// Symlinks to the launcher or the bundle (a checkout's build/criu may
-	// be one) must not end up in the image as links: copy what they name.
-	var err error
-	if launcher, err = filepath.EvalSymlinks(launcher); err != nil {
-		return nil, fmt.Errorf("adding launcher: %w", err)
-	}
-	if bundle, err = filepath.EvalSymlinks(bundle); err != nil {
-		return nil, fmt.Errorf("CRIU bundle %s is missing (run `make criu`): %w", bundle, err)
-	}
 	t := layers.NewTar()
-	if err := t.AddHost(launcher, contract.LauncherPath); err != nil {
-		return nil, fmt.Errorf("adding launcher: %w", err)
+	if err := addLauncher(t, launcher); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(bundle, "criu")); err != nil {
-		return nil, fmt.Errorf("CRIU bundle %s is incomplete (run `make criu`): %w", bundle, err)
-	}
-	if err := t.AddHost(bundle, contract.CriuDir); err != nil {
-		return nil, fmt.Errorf("adding CRIU bundle: %w", err)
+	if err := addBundle(t, bundle); err != nil {
+		return nil, err
 	}
 	if agentJar != "" {
-		if agentJar, err = filepath.EvalSymlinks(agentJar); err != nil {
-			return nil, fmt.Errorf("adding crac-build agent: %w", err)
-		}
-		if err := t.AddHost(agentJar, contract.AgentPath); err != nil {
-			return nil, fmt.Errorf("adding crac-build agent: %w", err)
+		if err := addAgent(t, agentJar); err != nil {
+			return nil, err
 		}
 	}
 	// The checkpoint's mount point in the sandbox; present in the runtime
@@ -300,6 +249,45 @@ func RuntimeTar(launcher, bundle, agentJar string) (*layers.Tar, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// addLauncher, addBundle and addAgent add the runtime's pieces at their
+// places. Symlinks to them (a checkout's build/criu may be one) must not
+// end up in the image as links: they add what the links name.
+func addLauncher(t *layers.Tar, launcher string) error {
+	launcher, err := filepath.EvalSymlinks(launcher)
+	if err != nil {
+		return fmt.Errorf("adding launcher: %w", err)
+	}
+	if err := t.AddHost(launcher, contract.LauncherPath); err != nil {
+		return fmt.Errorf("adding launcher: %w", err)
+	}
+	return nil
+}
+
+func addBundle(t *layers.Tar, bundle string) error {
+	resolved, err := filepath.EvalSymlinks(bundle)
+	if err != nil {
+		return fmt.Errorf("CRIU bundle %s is missing (run `make criu`): %w", bundle, err)
+	}
+	if _, err := os.Stat(filepath.Join(resolved, "criu")); err != nil {
+		return fmt.Errorf("CRIU bundle %s is incomplete (run `make criu`): %w", bundle, err)
+	}
+	if err := t.AddHost(resolved, contract.CriuDir); err != nil {
+		return fmt.Errorf("adding CRIU bundle: %w", err)
+	}
+	return nil
+}
+
+func addAgent(t *layers.Tar, agentJar string) error {
+	agentJar, err := filepath.EvalSymlinks(agentJar)
+	if err != nil {
+		return fmt.Errorf("adding crac-build agent: %w", err)
+	}
+	if err := t.AddHost(agentJar, contract.AgentPath); err != nil {
+		return fmt.Errorf("adding crac-build agent: %w", err)
+	}
+	return nil
 }
 
 // skipInDiff leaves out of the container diff what the sandbox itself made.
@@ -325,32 +313,19 @@ type runSpec struct {
 }
 
 type runResult struct {
-	report   *checkpoint.Report
-	warmup   contract.Warmup
-	upper    string
-	coord    *contract.Coordination
-	warnings []string
+	warmResult
+	upper string
 }
 
 // runAndDump runs the application in the sandbox, waits for it, warms it
 // up and dumps it. The sandbox is gone when it returns.
 func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]int64) (_ *runResult, err error) {
 	t0 := time.Now()
-	appLog := newRing(40)
-	var appOut io.Writer = appLog
-	if o.AppOutput != nil {
-		appOut = io.MultiWriter(o.AppOutput, appLog)
-	}
-	stdout, err := newPipe(appOut)
+	out, err := newAppOutput(o.AppOutput)
 	if err != nil {
 		return nil, err
 	}
-	defer stdout.Close()
-	stderr, err := newPipe(appOut)
-	if err != nil {
-		return nil, err
-	}
-	defer stderr.Close()
+	defer out.Close()
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
 	c, err := sandbox.Start(ctx, sandbox.Config{
@@ -364,7 +339,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 			Destination: contract.ImagesDir, Type: "bind", Source: rs.images,
 			Options: []string{"rbind", "rw"},
 		}}, rs.mounts...),
-		Stdout: stdout.w, Stderr: stderr.w,
+		Stdout: out.stdout.w, Stderr: out.stderr.w,
 		Network: o.Network,
 	})
 	if err != nil {
@@ -375,111 +350,17 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 			err = derr
 		}
 	}()
-	// The pipes' write ends now live in the container; close ours so the
-	// readers see EOF when the application is gone.
-	stdout.closeWrite()
-	stderr.closeWrite()
-	failed := func(what string, err error) error {
-		stdout.drain()
-		stderr.drain()
-		return fmt.Errorf("%s: %w\n--- last lines of the application's output ---\n%s", what, err, appLog.String())
-	}
+	// The pipes' write ends now live in the container.
+	out.closeWrite()
 
-	client := warmup.Client(c.DialContext)
-	// An application's checkpoint request (org.crac) ends the wait for
-	// readiness and the warmup: the checkpoint is taken at that moment.
-	agents := newSandboxAgents(c)
-	req := agents.watch(ctx)
-	defer req.stop()
-	rctx, cancel := context.WithTimeout(req.ctx, o.ReadyTimeout)
-	ready, err := warmup.WaitReady(rctx, client, o.ReadyURL, c.Done())
-	cancel()
+	wr, err := warmAndDump(ctx, sandboxApp{c}, warmRun{
+		warmup: o.warmup(), coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.AllowConnections),
+		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
+	})
 	if err != nil {
-		if ferr := agents.failedRequest(req); ferr != nil {
-			return nil, failed("checkpoint", ferr)
-		}
+		return nil, err
 	}
-	switch r := req.asked(); {
-	case r != nil:
-		o.Logf("the application asked for a checkpoint after %d ms", req.at.Milliseconds())
-		ready = req.at
-	case errors.Is(err, warmup.ErrExited):
-		return nil, failed("application exited before it was ready", fmt.Errorf("exit status %d", c.Wait()))
-	case err != nil:
-		return nil, failed("waiting for "+o.ReadyURL, err)
-	default:
-		o.Logf("ready after %d ms", ready.Milliseconds())
-	}
-	timings["start"] = time.Since(t0).Milliseconds()
-
 	t0 = time.Now()
-	w := contract.Warmup{ReadyAfterMs: ready.Milliseconds()}
-	host, port := appAddr(o)
-	if o.WarmupScript != "" && req.asked() == nil {
-		o.Logf("running warmup script %s", o.WarmupScript)
-		w.Script = filepath.Base(o.WarmupScript)
-		sctx, cancel := context.WithTimeout(req.ctx, o.WarmupTimeout)
-		err := warmup.Script(sctx, o.WarmupScript, os.Environ(), host, port, c.StartInNetns, o.AppOutput)
-		cancel()
-		if err != nil && req.asked() == nil {
-			return nil, failed("warmup", err)
-		}
-	}
-	if o.WarmupRequests > 0 && req.asked() == nil {
-		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)) + o.WarmupPath
-		o.Logf("sending %d warmup requests to %s", o.WarmupRequests, u)
-		s, err := warmup.HTTP(req.ctx, client, u, o.WarmupRequests)
-		if err != nil && req.asked() == nil {
-			return nil, failed("warmup", err)
-		}
-		w.Requests, w.Errors = s.Requests, s.Errors
-		w.FirstMs = float64(s.First.Microseconds()) / 1000
-		w.LastMs = float64(s.Last.Microseconds()) / 1000
-	}
-	client.CloseIdleConnections()
-	select {
-	case <-c.Done():
-		return nil, failed("application exited during warmup", fmt.Errorf("exit status %d", c.Wait()))
-	default:
-	}
-	w.DurationMs = time.Since(t0).Milliseconds()
-	timings["warmup"] = w.DurationMs
-
-	req.stop()
-	if ferr := agents.failedRequest(req); ferr != nil {
-		return nil, failed("checkpoint", ferr)
-	}
-	coord, warnings, err := agents.checkpoint(ctx, o, req)
-	if err != nil {
-		return nil, failed("checkpoint", err)
-	}
-	if coord != nil {
-		o.Logf("%d org.crac Resources ran beforeCheckpoint", coord.Resources)
-	}
-	pid, err := appPID(c.InitPID())
-	if err != nil {
-		return nil, failed("finding the application's process", err)
-	}
-	o.Logf("checkpointing process %d", pid)
-	var out strings.Builder
-	args := []string{contract.LauncherPath, "--crac-mode=dump", "--pid", strconv.Itoa(pid), "--work", dumpWorkDir}
-	if o.NoGC {
-		args = append(args, "--gc=false")
-	}
-	if o.AllowConnections {
-		args = append(args, "--allow-connections")
-	}
-	if err := c.Exec(ctx, sandbox.ExecOptions{
-		Args:      args,
-		ExtraCaps: []string{"CAP_CHECKPOINT_RESTORE"},
-		Stdout:    &out,
-	}); err != nil {
-		return nil, failed("checkpoint", err)
-	}
-	var rep checkpoint.Report
-	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-		return nil, fmt.Errorf("reading the dump report: %w: %q", err, out.String())
-	}
 	// The dumped tree is frozen; end the sandbox.
 	_ = c.Signal(syscall.SIGKILL)
 	select {
@@ -487,14 +368,36 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("the sandbox did not stop after the dump")
 	}
-	stdout.drain()
-	stderr.drain()
+	out.drain()
 	timings["sandbox"] = time.Since(t0).Milliseconds()
 	upper := filepath.Join(rs.scratch, "diff")
 	if err := c.DetachUpper(upper); err != nil {
 		return nil, err
 	}
-	return &runResult{report: &rep, warmup: w, upper: upper, coord: coord, warnings: warnings}, nil
+	return &runResult{warmResult: *wr, upper: upper}, nil
+}
+
+// sandboxApp is the application in a runc sandbox, dumped from inside the
+// sandbox by `runc exec` of the launcher's dump mode.
+type sandboxApp struct{ *sandbox.Container }
+
+var _ app = sandboxApp{}
+
+func (s sandboxApp) dump(ctx context.Context, flags []string) (*checkpoint.Report, error) {
+	pid, err := appPID(s.InitPID())
+	if err != nil {
+		return nil, fmt.Errorf("finding the application's process: %w", err)
+	}
+	var out strings.Builder
+	args := append([]string{contract.LauncherPath, "--crac-mode=dump", "--pid", strconv.Itoa(pid)}, flags...)
+	if err := s.Exec(ctx, sandbox.ExecOptions{
+		Args:      args,
+		ExtraCaps: []string{"CAP_CHECKPOINT_RESTORE"},
+		Stdout:    &out,
+	}); err != nil {
+		return nil, err
+	}
+	return parseReport(out.String())
 }
 
 // appPID finds the application's PID, as its own PID namespace numbers it:
@@ -523,21 +426,6 @@ func appPID(initPID int) (int, error) {
 		return 0, fmt.Errorf("no NSpid for process %s", kids[0])
 	}
 	return strconv.Atoi(ns[len(ns)-1])
-}
-
-func appAddr(o *Options) (string, int) {
-	host, port := "127.0.0.1", o.Port
-	if u, err := url.Parse(o.ReadyURL); err == nil && port == 0 {
-		host = u.Hostname()
-		port, _ = strconv.Atoi(u.Port())
-		if port == 0 {
-			port = 80
-			if u.Scheme == "https" {
-				port = 443
-			}
-		}
-	}
-	return host, port
 }
 
 // withJVMFlags inserts JVMFlags after a direct java command.

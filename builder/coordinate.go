@@ -27,47 +27,87 @@ const beforeCheckpointTimeout = 2 * time.Minute
 // directory listing on a tmpfs costs nothing.
 const requestPoll = 50 * time.Millisecond
 
+// coordOptions are the org.crac settings that Build and Checkpoint share
+// (the Agent, NoAgent and OnRestoreError fields of their options).
+type coordOptions struct {
+	agent          string
+	noAgent        bool
+	onRestoreError string
+}
+
+func (o *Options) coord() coordOptions {
+	return coordOptions{agent: o.Agent, noAgent: o.NoAgent, onRestoreError: o.OnRestoreError}
+}
+
 func (o *Options) agentDefaults() error {
-	if o.OnRestoreError == "" {
-		o.OnRestoreError = contract.OnRestoreErrorCold
-	}
-	switch o.OnRestoreError {
-	case contract.OnRestoreErrorCold, contract.OnRestoreErrorContinue:
-	default:
-		return fmt.Errorf("--on-restore-error %q: want %s or %s", o.OnRestoreError, contract.OnRestoreErrorCold, contract.OnRestoreErrorContinue)
-	}
-	if o.Agent == "" && o.Launcher != "" {
-		p := filepath.Join(filepath.Dir(o.Launcher), agent.JarName)
-		if _, err := os.Stat(p); err == nil {
-			o.Agent = p
-		}
-	}
-	if o.NoAgent {
-		return nil
-	}
-	if o.Agent == "" {
-		return fmt.Errorf("the crac-build agent (%s) is not next to the launcher %s: run `make`, give its path, or build without it (--no-agent)", agent.JarName, o.Launcher)
-	}
-	return nil
+	c := o.coord()
+	err := c.defaults(o.Launcher)
+	o.Agent, o.OnRestoreError = c.agent, c.onRestoreError
+	return err
 }
 
 // withAgent adds the agent in build mode to the application's command.
 func (o *Options) withAgent(args, env []string) ([]string, []string) {
-	if o.NoAgent {
+	return o.coord().withAgent(args, env)
+}
+
+// defaults sets the restore policy and finds the agent next to launcher.
+func (c *coordOptions) defaults(launcher string) error {
+	if c.onRestoreError == "" {
+		c.onRestoreError = contract.OnRestoreErrorCold
+	}
+	switch c.onRestoreError {
+	case contract.OnRestoreErrorCold, contract.OnRestoreErrorContinue:
+	default:
+		return fmt.Errorf("--on-restore-error %q: want %s or %s", c.onRestoreError, contract.OnRestoreErrorCold, contract.OnRestoreErrorContinue)
+	}
+	// Next to the launcher (a checkout's bin/), or where the image prefix
+	// keeps it (the crac-build image's /opt/crac-build, wherever mounted).
+	for _, p := range []string{
+		filepath.Join(filepath.Dir(launcher), agent.JarName),
+		filepath.Join(filepath.Dir(launcher), "..", strings.TrimPrefix(contract.AgentPath, contract.Prefix+"/")),
+	} {
+		if c.agent != "" || launcher == "" {
+			break
+		}
+		if _, err := os.Stat(p); err == nil {
+			c.agent = p
+		}
+	}
+	if c.noAgent {
+		return nil
+	}
+	if c.agent == "" {
+		return fmt.Errorf("the crac-build agent (%s) is not next to the launcher %s: run `make`, give its path, or build without it (--no-agent)", agent.JarName, launcher)
+	}
+	return nil
+}
+
+func (c coordOptions) withAgent(args, env []string) ([]string, []string) {
+	if c.noAgent {
 		return args, env
 	}
 	return agent.AddJavaOption(args, env, agent.JavaOption(contract.AgentPath, true))
 }
 
+// agentHost is where the application runs: a runc sandbox, or the
+// namespaces of `crac-build checkpoint`.
+type agentHost interface {
+	InitPID() int
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+var _ agentHost = (*sandbox.Container)(nil)
+
 // sandboxAgents reaches the agents in the sandbox from the host: their
 // files through /proc/PID/root, their sockets there or in the sandbox's
 // network namespace.
 type sandboxAgents struct {
-	c    *sandbox.Container
+	c    agentHost
 	root string
 }
 
-func newSandboxAgents(c *sandbox.Container) *sandboxAgents {
+func newSandboxAgents(c agentHost) *sandboxAgents {
 	return &sandboxAgents{c: c, root: "/proc/" + strconv.Itoa(c.InitPID()) + "/root"}
 }
 
@@ -163,11 +203,11 @@ func requestError(r *agent.Request) error {
 
 // checkpoint asks every agent in the application's process tree to run
 // beforeCheckpoint. Connections are closed when it returns.
-func (s *sandboxAgents) checkpoint(ctx context.Context, o *Options, w *requestWatch) (*contract.Coordination, []string, error) {
-	if o.NoAgent {
+func (s *sandboxAgents) checkpoint(ctx context.Context, o coordOptions, w *requestWatch) (*contract.Coordination, []string, error) {
+	if o.noAgent {
 		return nil, nil, nil
 	}
-	co := &contract.Coordination{Agent: contract.AgentPath, OnRestoreError: o.OnRestoreError}
+	co := &contract.Coordination{Agent: contract.AgentPath, OnRestoreError: o.onRestoreError}
 	if r := w.asked(); r != nil {
 		if r.Failed {
 			return nil, nil, requestError(r)

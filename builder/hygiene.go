@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/sandbox"
 	"github.com/crac-build/crac-build/secrets"
@@ -56,6 +57,30 @@ func skipSecretsDir(rel string) bool {
 	return rel == strings.TrimPrefix(contract.SecretsDir, "/")
 }
 
+// checkpointHygiene is what Build and Checkpoint make of the dump's
+// report: the inventory (or at least its warnings), the check of the
+// restore signal, and the scan of the CRIU images and of the application's
+// files (upper: "" for none) for the build secrets (staged: nil for none)
+// and well-known secret formats.
+func checkpointHygiene(rep *checkpoint.Report, restoreSignal, images, upper string, staged *secrets.Staged, logf func(string, ...any)) (*contract.Hygiene, error) {
+	hyg := rep.Hygiene
+	if hyg == nil {
+		hyg = &contract.Hygiene{Warnings: rep.Warnings}
+	}
+	if err := checkRestoreSignal(restoreSignal, hyg); err != nil {
+		return nil, err
+	}
+	logf("scanning the checkpoint for secrets")
+	files, err := scanFiles(images, upper)
+	if err != nil {
+		return nil, err
+	}
+	if err := scanCheckpoint(files, staged, hyg); err != nil {
+		return nil, err
+	}
+	return hyg, nil
+}
+
 // scanFiles lists what a scan of the checkpoint covers: every CRIU image
 // file (memory pages, but also pipe and socket buffers, deleted files) and
 // every file the application wrote in the sandbox.
@@ -69,6 +94,9 @@ func scanFiles(images, upper string) ([]secrets.File, error) {
 		if e.Type().IsRegular() {
 			out = append(out, secrets.File{Path: filepath.Join(images, e.Name()), Name: e.Name()})
 		}
+	}
+	if upper == "" {
+		return out, nil // an in-build checkpoint: the build step's layer is not ours to scan
 	}
 	err = filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

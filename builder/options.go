@@ -134,41 +134,11 @@ func (o *Options) defaults() error {
 	if err := registry.CheckHostArch(o.Platform); err != nil {
 		return err
 	}
-	if o.Port == 0 && o.ReadyURL == "" {
-		return fmt.Errorf("the application's port (--port) or a readiness URL (--ready-url) is needed to know when it is ready")
+	w := o.warmup()
+	if err := w.defaults(); err != nil {
+		return err
 	}
-	if o.ReadyURL == "" {
-		o.ReadyURL = fmt.Sprintf("http://127.0.0.1:%d/", o.Port)
-	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
-	}
-	if o.WarmupTimeout == 0 {
-		o.WarmupTimeout = DefaultWarmupTimeout
-	}
-	if o.WarmupPath == "" {
-		o.WarmupPath = "/"
-	}
-	if !strings.HasPrefix(o.WarmupPath, "/") {
-		return fmt.Errorf("--warmup-path %q must start with /", o.WarmupPath)
-	}
-	if o.WarmupRequests > 0 && o.Port == 0 {
-		return fmt.Errorf("--warmup-requests needs --port")
-	}
-	if o.WarmupScript != "" {
-		abs, err := filepath.Abs(o.WarmupScript)
-		if err != nil {
-			return err
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return fmt.Errorf("warmup script: %w", err)
-		}
-		if fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("warmup script %s is not executable (chmod +x)", o.WarmupScript)
-		}
-		o.WarmupScript = abs
-	}
+	o.SetWarmup(w)
 	if o.Compression == "" {
 		o.Compression = layers.Zstd
 	}
@@ -195,6 +165,23 @@ func (o *Options) defaults() error {
 		o.CacheDir = filepath.Join(d, "crac-build")
 	}
 	return nil
+}
+
+// warmup returns the readiness and warmup fields as the type that Build
+// and Checkpoint share.
+func (o *Options) warmup() WarmupOptions {
+	return WarmupOptions{
+		Port: o.Port, ReadyURL: o.ReadyURL, ReadyTimeout: o.ReadyTimeout,
+		Script: o.WarmupScript, ScriptTimeout: o.WarmupTimeout,
+		Requests: o.WarmupRequests, Path: o.WarmupPath, NoGC: o.NoGC,
+	}
+}
+
+// SetWarmup sets the readiness and warmup fields from w.
+func (o *Options) SetWarmup(w WarmupOptions) {
+	o.Port, o.ReadyURL, o.ReadyTimeout = w.Port, w.ReadyURL, w.ReadyTimeout
+	o.WarmupScript, o.WarmupTimeout = w.Script, w.ScriptTimeout
+	o.WarmupRequests, o.WarmupPath, o.NoGC = w.Requests, w.Path, w.NoGC
 }
 
 // Defaults of the time bounds.

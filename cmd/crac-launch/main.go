@@ -78,6 +78,19 @@ func internal(mode string, args []string) int {
 			return 127
 		}
 		return st
+	case "nsinit":
+		return nsinit(args)
+	case "exec":
+		// Started by nsinit: cut the capabilities, then become the
+		// application (same PID, same session).
+		fs := flag.NewFlagSet("exec", flag.ContinueOnError)
+		caps := fs.String("caps", "", "capabilities to keep, comma-separated")
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		err := launcher.ExecWithCaps(strings.Split(*caps, ","), fs.Args(), os.Environ())
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		return 127
 	case "dump":
 		return dump(args)
 	case "version":
@@ -91,6 +104,36 @@ func internal(mode string, args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "crac-launch: unknown mode %q\n", mode)
 	return 2
+}
+
+// nsinit is PID 1 of the namespaces `crac-build checkpoint` makes in an
+// image build step; the control socket is fd 3, the application follows
+// "--".
+func nsinit(args []string) int {
+	fs := flag.NewFlagSet("nsinit", flag.ContinueOnError)
+	caps := fs.String("caps", "", "capabilities the application keeps, comma-separated")
+	ctl := fs.Int("control-fd", 3, "control socket to crac-build")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		return 127
+	}
+	st, err := launcher.NamespaceInit(launcher.NamespaceOptions{
+		App:     fs.Args(),
+		Caps:    strings.Split(*caps, ","),
+		Control: os.NewFile(uintptr(*ctl), "control"),
+		Self: func(mode string, a ...string) []string {
+			return append([]string{exe, modeFlag + mode}, a...)
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		return 127
+	}
+	return st
 }
 
 // dump runs inside the build sandbox: pre-dump steps, facts, criu dump;
