@@ -565,9 +565,8 @@ func TestCoordinationContextClassLoader(t *testing.T) {
 	if _, err := Restore(ctx(t), a.dial, ep, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The JVM's stdout reaches the buffer through a pipe: wait for it.
 	for _, want := range []string{"beforeCheckpoint context loader kept", "afterRestore context loader kept"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		a.waitFor(want, func() bool { return strings.Contains(out.String(), want) })
 	}
 }
