@@ -8,7 +8,7 @@ import (
 )
 
 func TestOnEnvChangeDefault(t *testing.T) {
-	o := Options{Base: "b", Port: 8080, Outputs: []string{"oci-layout:x:y"}, CriuBundle: "c", Launcher: "l"}
+	o := Options{Base: "b", Port: 8080, Outputs: []string{"oci-layout:x:y"}, CriuBundle: "c", Launcher: "l", NoAgent: true}
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)
 	}

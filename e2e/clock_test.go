@@ -15,7 +15,7 @@ import (
 	"github.com/crac-build/crac-build/runner"
 )
 
-// clockReport is the probe's /clock: the restore seen from inside the JVM.
+// clockReport is the witness's /clock: the restore seen from inside the JVM.
 type clockReport struct {
 	BackwardSteps, MaxBackward time.Duration
 	// WallStep is the restore as currentTimeMillis saw it (the time spent
@@ -62,7 +62,7 @@ func (c clockReport) String() string {
 // time than the build host, and measures what the restored JVM's clocks
 // and timers do under least privilege and with a time namespace.
 func TestClocksAcrossRestore(t *testing.T) {
-	ref := probeImage(t)
+	ref := witnessImage(t)
 	dump, err := checkpoint.ReadClocks(filepath.Join(rootFS(t, ref), contract.ImagesDir))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestClocksAcrossRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the probe's monotonic clock at dump: %.1f s (the build sandbox's starts at 1 s); this host's: %.1f s", dump.Monotonic.Seconds(), host.Seconds())
+	t.Logf("the witness's monotonic clock at dump: %.1f s (the build sandbox's starts at 1 s); this host's: %.1f s", dump.Monotonic.Seconds(), host.Seconds())
 	privileged := caps(t, []string{"SYS_ADMIN", "SYS_TIME"})
 	for _, tc := range []struct {
 		name string
@@ -98,7 +98,7 @@ func TestClocksAcrossRestore(t *testing.T) {
 			if tc.o.Uptime > 0 && tc.o.Uptime >= host-30*time.Second {
 				t.Skipf("this host has been up for %s only: no room for a younger one", host)
 			}
-			s := startProbe(t, tc.o)
+			s := startWitness(t, tc.o)
 			s.mustRestore(t)
 			time.Sleep(time.Second) // let the timers catch up and run on
 			c := readClock(t, s.url)

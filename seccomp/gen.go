@@ -1,6 +1,7 @@
 //go:build ignore
 
-// gen writes crac-restore.json from RestoreProfile (go generate).
+// gen writes the restore profile, RestoreProfile, where the project ships
+// it (go generate).
 package main
 
 import (
@@ -15,7 +16,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(seccomp.RestoreProfileFile, b, 0o644); err != nil {
-		log.Fatal(err)
+	for _, f := range []string{seccomp.RestoreProfileFile, seccomp.KubernetesProfileFile} {
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			log.Fatal(err)
+		}
 	}
 }

@@ -14,8 +14,13 @@ import (
 
 // RestoreProfileFile is the restore profile as shipped with the project,
 // for `docker run --security-opt seccomp=...` and Kubernetes' Localhost
-// profiles. A test keeps it equal to RestoreProfile().
-const RestoreProfileFile = "crac-restore.json"
+// profiles; KubernetesProfileFile (relative to this package) is the same
+// beside the Kubernetes example. A test keeps both equal to
+// RestoreProfile().
+const (
+	RestoreProfileFile    = "crac-restore.json"
+	KubernetesProfileFile = "../examples/kubernetes/crac-restore-seccomp.json"
+)
 
 // DockerDefault returns Docker's default profile (moby's, as Docker
 // itself builds it). Without CAP_SYS_ADMIN it makes clone3 return ENOSYS:
@@ -37,12 +42,16 @@ func DockerDefault() *moby.Seccomp {
 func RestoreProfile() *moby.Seccomp {
 	p := moby.DefaultProfile()
 	var out []*moby.Syscall
+	added := false
 	for _, s := range p.Syscalls {
-		if !slices.Contains(s.Names, "clone3") {
-			out = append(out, s)
-			continue
-		}
 		names := slices.DeleteFunc(slices.Clone(s.Names), func(n string) bool { return n == "clone3" })
+		// clone3 joins the first rule that allows without conditions:
+		// Docker's long list of harmless calls.
+		if !added && s.Action == specs.ActAllow && len(s.Args) == 0 && s.Includes == nil && s.Excludes == nil {
+			names = append(names, "clone3")
+			slices.Sort(names)
+			added = true
+		}
 		if len(names) == 0 {
 			continue // the ENOSYS rule was clone3's alone
 		}
@@ -50,12 +59,10 @@ func RestoreProfile() *moby.Seccomp {
 		c.Names = names
 		out = append(out, &c)
 	}
-	// First, so that one rule, unconditional, allows clone3.
-	allow := &moby.Syscall{
-		LinuxSyscall: specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActAllow},
-		Comment:      "crac-build: CRIU restores PIDs and TIDs with clone3(set_tid); allowed whatever the capabilities",
+	if !added {
+		out = append([]*moby.Syscall{{LinuxSyscall: specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActAllow}}}, out...)
 	}
-	p.Syscalls = append([]*moby.Syscall{allow}, out...)
+	p.Syscalls = out
 	return p
 }
 

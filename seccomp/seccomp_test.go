@@ -8,19 +8,21 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// TestShippedProfileIsCurrent keeps the shipped file equal to what
+// TestShippedProfileIsCurrent keeps the shipped files equal to what
 // RestoreProfile makes from the moby version in go.mod.
 func TestShippedProfileIsCurrent(t *testing.T) {
 	want, err := Marshal(RestoreProfile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(RestoreProfileFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s is out of date: run `go generate ./seccomp`", RestoreProfileFile)
+	for _, f := range []string{RestoreProfileFile, KubernetesProfileFile} {
+		got, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s is out of date: run `go generate ./seccomp`", f)
+		}
 	}
 }
 

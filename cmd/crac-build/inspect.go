@@ -83,6 +83,10 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			}
 			fmt.Fprintf(tw, "warmup\t%s\n", s)
 		}
+		if m := info.Metadata; m != nil {
+			printCoordination(tw, m.Coordination)
+		}
+		writeProvenance(tw, info.Base, info.Metadata)
 	}
 	fmt.Fprintf(tw, "layers\t%d, %s compressed\n", len(info.Layers), humanBytes(info.TotalBytes))
 	for _, l := range info.Layers {
@@ -92,7 +96,19 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 		}
 		fmt.Fprintf(tw, "  %s\t%10s  %-11s  %s\n", d, humanBytes(l.Size), l.Role, l.CreatedBy)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if m := info.Metadata; m != nil {
+		fmt.Fprintln(w, "what the checkpoint holds:")
+		if err := writeHygiene(w, m); err != nil {
+			return err
+		}
+		for _, warning := range hygieneWarnings(m) {
+			fmt.Fprintf(w, "warning: %s\n", warning)
+		}
+	}
+	return nil
 }
 
 func orUnknown(s string) string {

@@ -3,180 +3,207 @@ import com.sun.net.httpserver.HttpServer;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.Reader;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.util.Timer;
-import java.util.TimerTask;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A JDK-only service that reports what a restored process experiences, for
- * the end-to-end tests of the launcher: its clocks and timers across the
- * checkpoint, its environment, its exit, signals, children and output.
+ * The end-to-end tests' application: what goes into a checkpoint.
  *
- * <p>{@code /clock} reports the largest step between two consecutive
- * readings of {@code System.currentTimeMillis()} (taken every 10 ms, so
- * the checkpoint shows up as one step, the time it spent in the image),
- * the step of {@code System.nanoTime()} at the same moment, any backward
- * step of {@code nanoTime}, and how many times two fixed-rate timers ran
- * before and after: a {@code ScheduledExecutorService} (monotonic clock)
- * and a {@code java.util.Timer} (wall clock), both every 100 ms.
+ * <p>SECRET_MODE=keep reads /run/secrets/$SECRET_ID and keeps it in a field (a
+ * leak the build must refuse); SECRET_MODE=use reads it, uses it (keeps only
+ * a hash of it) and wipes every copy (the build must pass). GET /random prints
+ * what each JDK source of randomness gives now, so that two containers
+ * restored from one image can be compared. GET /connect?port=N opens a TCP
+ * connection to 127.0.0.1:N and keeps it. The restore notice of crac-build is
+ * handled the supported way: the file's id is checked before use, and SIGUSR1
+ * (when the image asks for it) re-seeds at once.
  */
 public final class Probe {
-    static final long PERIOD_MS = 100;
-    static final long START_NANOS = System.nanoTime();
-    static final long START_MILLIS = System.currentTimeMillis();
-    static final AtomicLong SCHEDULED = new AtomicLong();
-    static final AtomicLong TIMER = new AtomicLong();
+    // Sources of randomness made (and used) before the checkpoint.
+    static final Random RANDOM = new Random();
+    static final SecureRandom NATIVE = new SecureRandom();
+    static final SecureRandom SHA1PRNG;
+    static final SecureRandom DRBG;
+    static final SplittableRandom SPLITTABLE = new SplittableRandom();
+    static final String STARTUP_UUID = UUID.randomUUID().toString();
+    /** One thread, made before the checkpoint: thread-local state is the same in every copy. */
+    static final ExecutorService ONE = Executors.newSingleThreadExecutor();
+    /** A well-known token format (AWS's documented example key) the built-in scan reports. */
+    static final String FAKE_AWS_KEY = new String("AKIAIOSFODNN7EXAMPLE".toCharArray());
 
-    // Written by the sampler thread only.
-    static volatile long backwardSteps, maxBackwardNanos;
-    static volatile long wallStepMillis, nanoStepAtWallStep, nanosAtWallStep, millisAtWallStep;
-    static volatile long scheduledBeforeWallStep, timerBeforeWallStep;
-    static volatile boolean hangOnShutdown;
+    static volatile String keptSecret;
+    static volatile String secretDigest = "none";
+    static volatile Socket connection;
 
-    public static void main(String[] args) throws IOException {
-        int port = Integer.parseInt(System.getenv().getOrDefault("PORT", "8080"));
+    // The supported way out: re-seed when the restore id changes.
+    static final Path RESTORED = Path.of("/run/crac-build/restored");
+    static volatile String seenRestoreId;
+    static volatile Random reseeded = new Random(1);
+    static final AtomicInteger SIGNALS = new AtomicInteger();
 
-        Thread sampler = new Thread(Probe::sample, "probe-sampler");
-        sampler.setDaemon(true);
-        sampler.start();
-        ScheduledExecutorService ses = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "probe-scheduled");
-            t.setDaemon(true);
-            return t;
-        });
-        ses.scheduleAtFixedRate(SCHEDULED::incrementAndGet, PERIOD_MS, PERIOD_MS, TimeUnit.MILLISECONDS);
-        new Timer("probe-timer", true).scheduleAtFixedRate(new TimerTask() {
-            @Override
-            public void run() {
-                TIMER.incrementAndGet();
-            }
-        }, PERIOD_MS, PERIOD_MS);
-
-        HttpServer server = HttpServer.create(new InetSocketAddress("0.0.0.0", port), 128);
-        server.setExecutor(Executors.newFixedThreadPool(4, r -> {
-            Thread t = new Thread(r, "probe-http");
-            t.setDaemon(true);
-            return t;
-        }));
-        server.createContext("/health", ex -> respond(ex, "ok\n"));
-        server.createContext("/clock", ex -> respond(ex, clock()));
-        server.createContext("/env", ex -> {
-            String v = System.getenv(query(ex));
-            respond(ex, v == null ? "(unset)\n" : v + "\n");
-        });
-        server.createContext("/exit", ex -> {
-            int code = Integer.parseInt(query(ex));
-            respond(ex, "exiting with " + code + "\n");
-            new Thread(() -> {
-                sleep(100);
-                System.exit(code);
-            }).start();
-        });
-        server.createContext("/hang-on-term", ex -> {
-            hangOnShutdown = true;
-            respond(ex, "the shutdown hook will hang\n");
-        });
-        server.createContext("/orphan", ex -> {
-            // sh exits at once; its background sleep is orphaned and
-            // re-parented to PID 1, which must reap it when it ends.
-            try {
-                new ProcessBuilder("sh", "-c", "sleep " + query(ex) + " & exit 0").inheritIO().start().waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            respond(ex, "orphaned a sleep\n");
-        });
-        server.createContext("/print", ex -> {
-            int n = Integer.parseInt(query(ex));
-            for (int i = 0; i < n; i++) {
-                System.out.println("probe: out " + i);
-                System.out.flush();
-                System.err.println("probe: err " + i);
-                System.err.flush();
-            }
-            respond(ex, "printed " + n + "\n");
-        });
-        server.start();
-
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("probe: shutdown hook ran");
-            System.out.flush();
-            if (hangOnShutdown) {
-                sleep(3_600_000);
-            }
-        }, "probe-shutdown"));
-        System.out.println("probe: listening on :" + port);
-        System.out.flush();
-    }
-
-    static void sample() {
-        long prevNanos = System.nanoTime();
-        long prevMillis = System.currentTimeMillis();
-        long prevScheduled = 0, prevTimer = 0;
-        while (true) {
-            sleep(10);
-            long n = System.nanoTime();
-            long w = System.currentTimeMillis();
-            long step = n - prevNanos;
-            if (step < 0) {
-                backwardSteps++;
-                maxBackwardNanos = Math.max(maxBackwardNanos, -step);
-            }
-            if (w - prevMillis > wallStepMillis) {
-                wallStepMillis = w - prevMillis;
-                nanoStepAtWallStep = step;
-                nanosAtWallStep = n - START_NANOS;
-                millisAtWallStep = w - START_MILLIS;
-                scheduledBeforeWallStep = prevScheduled;
-                timerBeforeWallStep = prevTimer;
-            }
-            prevNanos = n;
-            prevMillis = w;
-            prevScheduled = SCHEDULED.get();
-            prevTimer = TIMER.get();
+    static {
+        try {
+            SHA1PRNG = SecureRandom.getInstance("SHA1PRNG");
+            DRBG = SecureRandom.getInstance("DRBG");
+        } catch (Exception e) {
+            throw new ExceptionInInitializerError(e);
         }
     }
 
-    static String clock() {
-        return "nanos=" + (System.nanoTime() - START_NANOS) + "\n"
-            + "millis=" + (System.currentTimeMillis() - START_MILLIS) + "\n"
-            + "scheduled=" + SCHEDULED.get() + "\n"
-            + "timer=" + TIMER.get() + "\n"
-            + "backwardSteps=" + backwardSteps + "\n"
-            + "maxBackwardNanos=" + maxBackwardNanos + "\n"
-            + "wallStepMillis=" + wallStepMillis + "\n"
-            + "nanoStepAtWallStep=" + nanoStepAtWallStep + "\n"
-            + "nanosAtWallStep=" + nanosAtWallStep + "\n"
-            + "millisAtWallStep=" + millisAtWallStep + "\n"
-            + "scheduledBeforeWallStep=" + scheduledBeforeWallStep + "\n"
-            + "timerBeforeWallStep=" + timerBeforeWallStep + "\n"
-            + "periodMillis=" + PERIOD_MS + "\n";
+    public static void main(String[] args) throws Exception {
+        int port = Integer.parseInt(Objects.requireNonNullElse(System.getenv("PORT"), "8080"));
+        handleSecret(System.getenv("SECRET_MODE"), Objects.requireNonNullElse(System.getenv("SECRET_ID"), "token"));
+
+        // Use every source once, as a warm application would have.
+        RANDOM.nextLong();
+        NATIVE.nextLong();
+        SHA1PRNG.nextLong();
+        DRBG.nextLong();
+        SPLITTABLE.nextLong();
+        Math.random();
+        ONE.submit(() -> ThreadLocalRandom.current().nextLong()).get();
+
+        sun.misc.Signal.handle(new sun.misc.Signal("USR1"), s -> {
+            SIGNALS.incrementAndGet();
+            reseed(readRestoreId());
+        });
+
+        HttpServer server = HttpServer.create(new InetSocketAddress("0.0.0.0", port), 64);
+        server.setExecutor(Executors.newFixedThreadPool(4));
+        server.createContext("/health", ex -> respond(ex, "ok\n"));
+        server.createContext("/random", ex -> {
+            try {
+                respond(ex, ONE.submit(Probe::randomValues).get());
+            } catch (Exception e) {
+                respond(ex, "error " + e + "\n");
+            }
+        });
+        server.createContext("/connect", ex -> {
+            String q = ex.getRequestURI().getQuery();
+            int peer = Integer.parseInt(q.substring(q.indexOf('=') + 1));
+            connection = new Socket("127.0.0.1", peer);
+            respond(ex, "connected to " + peer + "\n");
+        });
+        server.start();
+        System.out.println("probe: listening on " + port + ", secret digest " + secretDigest + ", " + FAKE_AWS_KEY.length());
     }
 
-    static String query(HttpExchange ex) {
-        String q = ex.getRequestURI().getRawQuery();
-        return q == null ? "" : q;
+    static void handleSecret(String mode, String id) throws IOException {
+        // At run time (a cold start) the secret is the runtime's to give.
+        if (mode == null || mode.isEmpty() || !Files.exists(Path.of("/run/secrets", id))) {
+            return;
+        }
+        byte[] value = readWiping(Path.of("/run/secrets", id));
+        // "Using" it without a copy: an FNV-1a hash in place. (A SHA-256
+        // MessageDigest is no good here: it keeps the last partial block of
+        // its input after digest(), and the build's scan found it there.)
+        long h = 0xcbf29ce484222325L;
+        for (byte b : value) {
+            h = (h ^ (b & 0xff)) * 0x100000001b3L;
+        }
+        secretDigest = Long.toHexString(h);
+        if (mode.equals("keep")) {
+            keptSecret = new String(value, StandardCharsets.UTF_8).trim();
+        }
+        Arrays.fill(value, (byte) 0);
+    }
+
+    /**
+     * Reads a file without leaving copies behind: straight into a direct
+     * buffer (no JDK temporary buffer, no native stack buffer), which is
+     * wiped once its content is copied out.
+     */
+    static byte[] readWiping(Path p) throws IOException {
+        try (FileChannel ch = FileChannel.open(p)) {
+            ByteBuffer buf = ByteBuffer.allocateDirect((int) ch.size());
+            while (buf.hasRemaining() && ch.read(buf) >= 0) {
+                // read on
+            }
+            buf.flip();
+            byte[] out = new byte[buf.remaining()];
+            buf.get(out);
+            buf.clear();
+            while (buf.hasRemaining()) {
+                buf.put((byte) 0);
+            }
+            return out;
+        }
+    }
+
+    static String readRestoreId() {
+        try (Reader r = Files.newBufferedReader(RESTORED)) {
+            Properties p = new Properties();
+            p.load(r);
+            return p.getProperty("id");
+        } catch (IOException e) {
+            return null; // cold start, or never restored
+        }
+    }
+
+    static synchronized void reseed(String id) {
+        if (!Objects.equals(id, seenRestoreId)) {
+            seenRestoreId = id;
+            reseeded = new Random(new SecureRandom().nextLong());
+        }
+    }
+
+    static String randomValues() {
+        reseed(readRestoreId());
+        Map<String, Object> v = new LinkedHashMap<>();
+        v.put("random", RANDOM.nextLong());
+        v.put("mathRandom", Math.random());
+        v.put("threadLocalRandom", ThreadLocalRandom.current().nextLong());
+        long[] fresh = new long[1];
+        Thread t = new Thread(() -> fresh[0] = ThreadLocalRandom.current().nextLong());
+        t.start();
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        v.put("threadLocalRandomNewThread", fresh[0]);
+        v.put("splittableRandom", SPLITTABLE.nextLong());
+        v.put("newSplittableRandom", new SplittableRandom().nextLong());
+        v.put("sha1prng", SHA1PRNG.nextLong());
+        v.put("drbg", DRBG.nextLong());
+        v.put("nativePRNG", NATIVE.nextLong());
+        v.put("newSecureRandom", new SecureRandom().nextLong());
+        v.put("randomUUID", UUID.randomUUID());
+        v.put("newRandom", new Random().nextLong());
+        v.put("startupUUID", STARTUP_UUID);
+        v.put("identityHashCode", System.identityHashCode(new Object()));
+        v.put("restoreId", Objects.requireNonNullElse(seenRestoreId, "none"));
+        v.put("reseededRandom", reseeded.nextLong());
+        v.put("signals", SIGNALS.get());
+        StringBuilder sb = new StringBuilder();
+        v.forEach((k, x) -> sb.append(k).append('=').append(x).append('\n'));
+        return sb.toString();
     }
 
     static void respond(HttpExchange ex, String body) throws IOException {
         byte[] b = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
         ex.sendResponseHeaders(200, b.length);
         try (OutputStream os = ex.getResponseBody()) {
             os.write(b);
-        }
-    }
-
-    static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 

@@ -19,74 +19,74 @@ import (
 	"github.com/crac-build/crac-build/runner"
 )
 
-// The probe (testdata/probe) reports what a restored process experiences:
+// The witness (testdata/witness) reports what a restored process experiences:
 // clocks and timers, environment, exit, signals, children, output. Its
 // image is built with the cold environment policy and with stdout and
 // stderr as one pipe (builder.Options.CombinedOutput).
 var (
-	probeOnce sync.Once
-	probeRef  string
-	probeErr  error
+	witnessOnce sync.Once
+	witnessRef  string
+	witnessErr  error
 )
 
-func probeImage(t *testing.T) string {
+func witnessImage(t *testing.T) string {
 	t.Helper()
 	requireE2E(t)
 	if _, err := exec.LookPath("javac"); err != nil {
-		t.Fatalf("the probe needs javac (make deps installs a JDK): %v", err)
+		t.Fatalf("the witness needs javac (make deps installs a JDK): %v", err)
 	}
-	probeOnce.Do(func() {
-		if probeErr = ensureWorkDir(); probeErr != nil {
+	witnessOnce.Do(func() {
+		if witnessErr = ensureWorkDir(); witnessErr != nil {
 			return
 		}
 		root := repoRoot(t)
-		jar, err := buildProbeJar(filepath.Join(workDir, "probe"))
+		jar, err := buildWitnessJar(filepath.Join(workDir, "witness"))
 		if err != nil {
-			probeErr = err
+			witnessErr = err
 			return
 		}
-		probeRef = "oci-layout:" + filepath.Join(workDir, "images") + ":probe"
+		witnessRef = "oci-layout:" + filepath.Join(workDir, "images") + ":witness"
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		var log bytes.Buffer
-		_, probeErr = builder.Build(ctx, builder.Options{
+		_, witnessErr = builder.Build(ctx, builder.Options{
 			Base:           "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
-			Adds:           []builder.Add{{Src: jar, Dest: "/app/probe.jar"}},
-			Cmd:            []string{"java", "-jar", "/app/probe.jar"},
+			Adds:           []builder.Add{{Src: jar, Dest: "/app/witness.jar"}},
+			Cmd:            []string{"java", "-jar", "/app/witness.jar"},
 			Port:           8080,
 			ReadyURL:       "http://127.0.0.1:8080/health",
 			WarmupRequests: 20,
 			WarmupPath:     "/clock",
 			OnEnvChange:    contract.EnvChangeCold,
 			CombinedOutput: true,
-			Outputs:        []string{probeRef},
+			Outputs:        []string{witnessRef},
 			CriuBundle:     filepath.Join(root, "build/criu"),
 			Launcher:       filepath.Join(root, "bin/crac-launch"),
 			CacheDir:       cacheDir,
 			AppOutput:      &log,
 			Version:        "e2e",
 		})
-		if probeErr != nil {
-			probeErr = fmt.Errorf("%w\napp output:\n%s", probeErr, log.String())
+		if witnessErr != nil {
+			witnessErr = fmt.Errorf("%w\napp output:\n%s", witnessErr, log.String())
 		}
 	})
-	if probeErr != nil {
-		t.Fatalf("building the probe image: %v", probeErr)
+	if witnessErr != nil {
+		t.Fatalf("building the witness image: %v", witnessErr)
 	}
-	return probeRef
+	return witnessRef
 }
 
-// buildProbeJar compiles testdata/probe into dir/probe.jar.
-func buildProbeJar(dir string) (string, error) {
+// buildWitnessJar compiles testdata/witness into dir/witness.jar.
+func buildWitnessJar(dir string) (string, error) {
 	classes := filepath.Join(dir, "classes")
 	if err := os.MkdirAll(classes, 0o755); err != nil {
 		return "", err
 	}
-	src := filepath.Join(repoRoot(nil), "e2e/testdata/probe/Probe.java")
-	jar := filepath.Join(dir, "probe.jar")
+	src := filepath.Join(repoRoot(nil), "e2e/testdata/witness/Witness.java")
+	jar := filepath.Join(dir, "witness.jar")
 	for _, args := range [][]string{
 		{"javac", "--release", "17", "-d", classes, src},
-		{"jar", "--create", "--file", jar, "--main-class", "Probe", "-C", classes, "."},
+		{"jar", "--create", "--file", jar, "--main-class", "Witness", "-C", classes, "."},
 	} {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, out)
@@ -95,10 +95,10 @@ func buildProbeJar(dir string) (string, error) {
 	return jar, nil
 }
 
-// startProbe starts the probe image and waits until it answers.
-func startProbe(t *testing.T, o runner.Options) *started {
+// startWitness starts the witness image and waits until it answers.
+func startWitness(t *testing.T, o runner.Options) *started {
 	t.Helper()
-	o.Image = probeImage(t)
+	o.Image = witnessImage(t)
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	o.HostAddr, o.CacheDir, o.Stdout, o.Stderr = "127.0.0.1:0", cacheDir, s.stdout, s.stderr
 	r, err := runner.Start(context.Background(), o)
@@ -145,7 +145,7 @@ func (s *started) waitExit(t *testing.T, d time.Duration) int {
 // policy a variable set at run time makes the launcher start cold, naming
 // it, so that the application sees the new value.
 func TestEnvChangeCold(t *testing.T) {
-	s := startProbe(t, runner.Options{Env: []string{"DB_URL=postgres://db.example/prod"}})
+	s := startWitness(t, runner.Options{Env: []string{"DB_URL=postgres://db.example/prod"}})
 	mode, reason := s.r.WaitMode(5 * time.Second)
 	if want := "environment differs from the build's (policy cold): DB_URL (set at run time)"; mode != "cold" || reason != want {
 		t.Fatalf("launcher mode %q reason %q, want cold: %q", mode, reason, want)
@@ -161,7 +161,7 @@ func TestEnvChangeCold(t *testing.T) {
 // Variables that container runtimes and Kubernetes set in every container
 // do not count as a change.
 func TestEnvRuntimeVariablesIgnored(t *testing.T) {
-	s := startProbe(t, runner.Options{Env: []string{
+	s := startWitness(t, runner.Options{Env: []string{
 		"HOSTNAME=3f2a9c0d1e7b", "HOME=/root", "TERM=xterm", "container=podman",
 		"KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_SERVICE_PORT_HTTPS=443",
 		"KUBERNETES_PORT=tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP=tcp://10.96.0.1:443",
@@ -193,7 +193,7 @@ func TestEnvChangeWarn(t *testing.T) {
 
 // SIGTERM runs the JVM's shutdown hooks and the container exits 143.
 func TestSIGTERMRunsShutdownHooks(t *testing.T) {
-	s := startProbe(t, runner.Options{})
+	s := startWitness(t, runner.Options{})
 	s.mustRestore(t)
 	if err := s.r.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -201,14 +201,14 @@ func TestSIGTERMRunsShutdownHooks(t *testing.T) {
 	if st := s.waitExit(t, 20*time.Second); st != 143 {
 		t.Errorf("exit status after SIGTERM %d, want 143", st)
 	}
-	if !waitFor(func() bool { return strings.Contains(s.stdout.String(), "probe: shutdown hook ran") }) {
+	if !waitFor(func() bool { return strings.Contains(s.stdout.String(), "witness: shutdown hook ran") }) {
 		t.Errorf("the shutdown hook's output is missing: %q", tail(s.stdout.String(), 5))
 	}
 }
 
 // The JVM's exit status is the container's.
 func TestExitStatusPassesThrough(t *testing.T) {
-	s := startProbe(t, runner.Options{})
+	s := startWitness(t, runner.Options{})
 	s.mustRestore(t)
 	get(t, s.url+"/exit?7")
 	if st := s.waitExit(t, 20*time.Second); st != 7 {
@@ -219,7 +219,7 @@ func TestExitStatusPassesThrough(t *testing.T) {
 // docker stop: SIGTERM, then SIGKILL after the grace period, here with a
 // shutdown hook that never ends. The container must be gone after it.
 func TestStopEscalatesToSIGKILL(t *testing.T) {
-	s := startProbe(t, runner.Options{})
+	s := startWitness(t, runner.Options{})
 	s.mustRestore(t)
 	get(t, s.url+"/hang-on-term")
 	pid1 := s.r.Container().InitPID()
@@ -237,7 +237,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	if took < grace || took > grace+15*time.Second {
 		t.Errorf("stop took %s, want the %s grace and then little more", took, grace)
 	}
-	if !waitFor(func() bool { return strings.Contains(s.stdout.String(), "probe: shutdown hook ran") }) {
+	if !waitFor(func() bool { return strings.Contains(s.stdout.String(), "witness: shutdown hook ran") }) {
 		t.Error("SIGTERM did not reach the JVM's shutdown hook before the SIGKILL")
 	}
 	for _, p := range append([]int{pid1}, jvm...) {
@@ -250,7 +250,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 // A child of the JVM whose parent exits is re-parented to PID 1 (the
 // launcher), which must reap it when it ends: no zombies.
 func TestOrphansReaped(t *testing.T) {
-	s := startProbe(t, runner.Options{})
+	s := startWitness(t, runner.Options{})
 	s.mustRestore(t)
 	pid1 := s.r.Container().InitPID()
 	get(t, s.url+"/orphan?1")
@@ -279,39 +279,39 @@ func TestOrphansReaped(t *testing.T) {
 	}
 }
 
-// At build, the probe's stdout and stderr were one pipe. Restored, CRIU
+// At build, the witness's stdout and stderr were one pipe. Restored, CRIU
 // gives that one pipe the container's stdout: both streams arrive there,
 // in the order written, and the container's stderr has only the
 // launcher's lines.
 func TestSharedStdoutStderr(t *testing.T) {
-	m, err := contract.Read(filepath.Join(rootFS(t, probeImage(t)), contract.MetadataPath))
+	m, err := contract.Read(filepath.Join(rootFS(t, witnessImage(t)), contract.MetadataPath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st := m.Process.Stdio; st[1] != st[2] || !strings.HasPrefix(st[1], "pipe:") {
-		t.Fatalf("the probe's stdout and stderr at dump: %q, want one pipe", st)
+		t.Fatalf("the witness's stdout and stderr at dump: %q, want one pipe", st)
 	}
-	s := startProbe(t, runner.Options{})
+	s := startWitness(t, runner.Options{})
 	s.mustRestore(t)
 	const n = 50
 	get(t, s.url+"/print?"+strconv.Itoa(n))
 	var want []string
 	for i := 0; i < n; i++ {
-		want = append(want, fmt.Sprintf("probe: out %d", i), fmt.Sprintf("probe: err %d", i))
+		want = append(want, fmt.Sprintf("witness: out %d", i), fmt.Sprintf("witness: err %d", i))
 	}
 	got := func() []string {
 		var out []string
 		for _, l := range strings.Split(s.stdout.String(), "\n") {
-			if strings.HasPrefix(l, "probe: out ") || strings.HasPrefix(l, "probe: err ") {
+			if strings.HasPrefix(l, "witness: out ") || strings.HasPrefix(l, "witness: err ") {
 				out = append(out, l)
 			}
 		}
 		return out
 	}
 	if !waitFor(func() bool { return len(got()) >= 2*n }) || strings.Join(got(), "\n") != strings.Join(want, "\n") {
-		t.Errorf("container stdout has %d probe lines, want %d interleaved in order; got:\n%s", len(got()), 2*n, tail(strings.Join(got(), "\n"), 10))
+		t.Errorf("container stdout has %d witness lines, want %d interleaved in order; got:\n%s", len(got()), 2*n, tail(strings.Join(got(), "\n"), 10))
 	}
-	if strings.Contains(s.stderr.String(), "probe:") {
+	if strings.Contains(s.stderr.String(), "witness:") {
 		t.Errorf("the JVM's output reached the container's stderr: %q", s.stderr.String())
 	}
 }
