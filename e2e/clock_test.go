@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,5 +146,32 @@ func TestClocksAcrossRestore(t *testing.T) {
 				t.Errorf("java.util.Timer caught up with %d runs only, after a %s wall-clock step", c.TimerBurst, c.WallStep)
 			}
 		})
+	}
+}
+
+// A container in a time namespace of its own (the build sandbox's, a
+// runner's with Uptime) is killed and removed by Destroy like any other:
+// runc, outside the namespace, must still recognise its init.
+func TestTimeNamespaceContainerIsDestroyed(t *testing.T) {
+	ref := helloImage(t)
+	var stderr syncBuffer
+	r, err := runner.Start(context.Background(), runner.Options{
+		Image: ref, CacheDir: cacheDir, HostAddr: "127.0.0.1:0", Uptime: 2 * time.Second, Stderr: &stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Container()
+	t.Cleanup(func() { _, _ = r.Stop(time.Second) })
+	if mode, _ := r.WaitMode(30 * time.Second); mode == "" {
+		t.Fatalf("the launcher said nothing: %s", stderr.String())
+	}
+	pid1 := c.InitPID()
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(func() bool { _, err := os.Stat(fmt.Sprintf("/proc/%d", pid1)); return os.IsNotExist(err) || state(pid1) == "Z" }) {
+		t.Errorf("the container's init (host PID %d, %s) survived Destroy", pid1, comm(pid1))
+		_ = syscall.Kill(pid1, syscall.SIGKILL)
 	}
 }

@@ -53,7 +53,7 @@ type Options struct {
 	Entrypoint []string
 	Args       []string
 	// Uptime, if set, runs the container in a time namespace whose
-	// monotonic and boot clocks start at Uptime: a host that booted then.
+	// monotonic clock starts at Uptime: a host that booted then.
 	Uptime   time.Duration
 	Runtime  string
 	CacheDir string

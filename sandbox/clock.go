@@ -13,9 +13,16 @@ import (
 
 // runc 1.1 cannot put a container into a time namespace (config.json has no
 // "time" namespace there), so the sandbox starts runc through util-linux's
-// unshare, which creates the namespace, writes its clock offsets and execs
+// unshare, which creates the namespace, writes its clock offset and execs
 // runc inside it; runc, the container and everything they start inherit it.
 // Processes added later with Exec join it through nsenter.
+//
+// Only CLOCK_MONOTONIC (the JVM's nanoTime) moves: CLOCK_BOOTTIME stays
+// the host's. runc recognises a container's init by its start time in
+// /proc/PID/stat, which the kernel counts in boot time as the reader's
+// time namespace sees it: with a boot time offset, a runc outside the
+// namespace (kill, delete) takes the running init for another process,
+// leaves it running and deletes the container's state.
 
 // TimeNamespaces says whether the kernel has time namespaces (Linux >= 5.6
 // with CONFIG_TIME_NS).
@@ -25,14 +32,14 @@ func TimeNamespaces() bool {
 }
 
 // uptimeArgs returns the unshare command line that makes CLOCK_MONOTONIC
-// and CLOCK_BOOTTIME read about uptime (whole seconds, rounded up) for
-// what it starts: the clocks of a host that booted uptime ago.
+// read about uptime (whole seconds, rounded up) for what it starts: the
+// clock of a host that booted uptime ago.
 func uptimeArgs(uptime time.Duration) ([]string, error) {
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		return nil, fmt.Errorf("finding unshare (util-linux) for a time namespace: %w", err)
 	}
-	mono, boot, err := contract.RawClocks()
+	mono, _, err := contract.RawClocks()
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +49,7 @@ func uptimeArgs(uptime time.Duration) ([]string, error) {
 	offset := func(raw time.Duration) string {
 		return strconv.FormatInt(int64(math.Ceil((uptime - raw).Seconds())), 10)
 	}
-	return []string{unshare, "--time", "--monotonic=" + offset(mono), "--boottime=" + offset(boot), "--"}, nil
+	return []string{unshare, "--time", "--monotonic=" + offset(mono), "--"}, nil
 }
 
 // nsenterTimeArgs returns the command line prefix that runs a program in

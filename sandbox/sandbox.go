@@ -40,8 +40,9 @@ type Config struct {
 	Mounts   []specs.Mount
 	Seccomp  *specs.LinuxSeccomp
 	// Uptime, if set, starts the container in its own time namespace
-	// whose CLOCK_MONOTONIC and CLOCK_BOOTTIME read Uptime (rounded up to
-	// a second) at start, as on a host that booted Uptime ago.
+	// whose CLOCK_MONOTONIC reads Uptime (rounded up to a second) at
+	// start, as on a host that booted Uptime ago (CLOCK_BOOTTIME stays
+	// the host's: see clock.go).
 	Uptime time.Duration
 	// Stdio of the container's PID 1. Files are passed through as they
 	// are (the application sees these very pipes); nil means a pipe that
