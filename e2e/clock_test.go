@@ -170,7 +170,10 @@ func TestTimeNamespaceContainerIsDestroyed(t *testing.T) {
 	if err := c.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(func() bool { _, err := os.Stat(fmt.Sprintf("/proc/%d", pid1)); return os.IsNotExist(err) || state(pid1) == "Z" }) {
+	if !waitFor(func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid1))
+		return os.IsNotExist(err) || state(pid1) == "Z"
+	}) {
 		t.Errorf("the container's init (host PID %d, %s) survived Destroy", pid1, comm(pid1))
 		_ = syscall.Kill(pid1, syscall.SIGKILL)
 	}
