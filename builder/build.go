@@ -141,10 +141,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(images, 0o700); err != nil {
 		return nil, err
 	}
+	jflags := checkpointFlags(cold, env)
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
-		args:    withJVMFlags(cold),
-		env:     jvmEnv(cold, env),
+		args:    withJVMFlags(cold, jflags),
+		env:     jvmEnv(cold, env, jflags),
 		cwd:     workDir,
 		images:  images,
 		scratch: scratch,
@@ -155,18 +156,21 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 
 	t0 = time.Now()
 	meta := &contract.Metadata{
-		FormatVersion: contract.FormatVersion,
-		Builder:       "crac-build " + o.Version,
-		Created:       time.Now().UTC().Truncate(time.Second),
-		Cold:          contract.Command{Args: cold, Env: env, WorkDir: workDir},
-		JVMVersion:    run.report.JVMVersion,
-		Process:       run.report.Process,
-		Host:          run.report.Host,
-		Images:        run.report.Images,
-		OpenFiles:     run.report.OpenFiles,
-		Warmup:        run.warmup,
-		TCPClose:      true,
-		Timings:       timings,
+		FormatVersion:  contract.FormatVersion,
+		Builder:        "crac-build " + o.Version,
+		Created:        time.Now().UTC().Truncate(time.Second),
+		Cold:           contract.Command{Args: cold, Env: env, WorkDir: workDir},
+		JVMVersion:     run.report.JVMVersion,
+		Process:        run.report.Process,
+		Host:           run.report.Host,
+		Images:         run.report.Images,
+		OpenFiles:      run.report.OpenFiles,
+		Warmup:         run.warmup,
+		TCPClose:       true,
+		Timings:        timings,
+		JVM:            run.report.JVM,
+		Limits:         run.report.Limits,
+		OnLimitsChange: o.OnLimitsChange,
 	}
 	eff, _ := contract.ParseCapMask(run.report.Process.CapEff)
 	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
@@ -310,6 +314,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 			Options: []string{"rbind", "rw"},
 		}},
 		Stdout: stdout.w, Stderr: stderr.w,
+		CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -456,22 +461,23 @@ func appAddr(o *Options) (string, int) {
 	return host, port
 }
 
-// withJVMFlags inserts JVMFlags after a direct java command.
-func withJVMFlags(cmd []string) []string {
+// withJVMFlags inserts flags (checkpointFlags) after a direct java
+// command: the command's own flags follow them and win.
+func withJVMFlags(cmd, flags []string) []string {
 	if path.Base(cmd[0]) != "java" {
 		return cmd
 	}
-	out := append([]string{cmd[0]}, JVMFlags...)
+	out := append([]string{cmd[0]}, flags...)
 	return append(out, cmd[1:]...)
 }
 
-// jvmEnv passes JVMFlags through JAVA_TOOL_OPTIONS when the command is not
+// jvmEnv passes flags through JAVA_TOOL_OPTIONS when the command is not
 // java itself (a script that starts it).
-func jvmEnv(cmd, env []string) []string {
+func jvmEnv(cmd, env, jflags []string) []string {
 	if path.Base(cmd[0]) == "java" {
 		return env
 	}
-	flags := strings.Join(JVMFlags, " ")
+	flags := strings.Join(jflags, " ")
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "JAVA_TOOL_OPTIONS="); ok {
 			out := append([]string{}, env...)

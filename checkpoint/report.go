@@ -9,9 +9,11 @@ import (
 	"github.com/crac-build/crac-build/hotspot"
 )
 
-// SettleTime is how long the pre-dump steps wait after the GC and heap
-// trim: G1 uncommits freed regions in the background, and a dump taken at
-// once still holds them (ENVIRONMENT.md measured ~1.5 s).
+// SettleTime is how long the pre-dump steps wait at least after the GC
+// and heap trim: G1 uncommits freed regions in the background, and a dump
+// taken at once still holds them (ENVIRONMENT.md measured ~1.5 s). Then
+// they wait until the process's RSS stops falling (see settle), up to
+// SettleMax.
 const SettleTime = 1500 * time.Millisecond
 
 // PrepareOptions select the pre-dump steps.
@@ -19,7 +21,8 @@ type PrepareOptions struct {
 	PID int
 	// GC runs a full GC and trims the native heap through the attach API.
 	GC bool
-	// Settle is the pause after GC; 0 means SettleTime when GC is set.
+	// Settle is a fixed pause after GC; 0 means at least SettleTime, then
+	// until the RSS has settled.
 	Settle time.Duration
 }
 
@@ -30,8 +33,12 @@ type Report struct {
 	Host       contract.Host       `json:"host"`
 	Images     []contract.FileSum  `json:"images"`
 	JVMVersion string              `json:"jvmVersion,omitempty"`
-	Warnings   []string            `json:"warnings,omitempty"`
-	TimingsMs  map[string]int64    `json:"timingsMs"`
+	// JVM and Limits: what the JVM chose at start and the sandbox's
+	// limits as seen inside it.
+	JVM       *contract.JVMInfo `json:"jvm,omitempty"`
+	Limits    *contract.Limits  `json:"limits,omitempty"`
+	Warnings  []string          `json:"warnings,omitempty"`
+	TimingsMs map[string]int64  `json:"timingsMs"`
 }
 
 // PrepareAndDump runs the pre-dump steps, records the process's facts,
@@ -48,6 +55,14 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 		r.Warnings = append(r.Warnings, fmt.Sprintf("attach to JVM %d failed, no GC before dump: %v", p.PID, err))
 		p.GC = false
 	}
+	if r.JVMVersion != "" {
+		var warns []string
+		r.JVM, warns = describeJVM(ctx, p.PID)
+		r.Warnings = append(r.Warnings, warns...)
+	} else {
+		r.JVM = &contract.JVMInfo{}
+	}
+	r.JVM.RSSBeforeKiB, _ = rssKiB(p.PID)
 	if p.GC {
 		if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("GC.run: %v", err))
@@ -55,15 +70,35 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 		if _, err := hotspot.Jcmd(ctx, p.PID, "System.trim_native_heap"); err != nil {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("System.trim_native_heap: %v", err))
 		}
-		settle := p.Settle
-		if settle == 0 {
-			settle = SettleTime
+		var waited time.Duration
+		if p.Settle > 0 {
+			select {
+			case <-time.After(p.Settle):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			waited = p.Settle
+		} else {
+			var err error
+			waited, err = settle(ctx, func() (int64, error) { return rssKiB(p.PID) }, SettleTime, settleQuietFor(r.JVM), SettleMax)
+			if err != nil {
+				return nil, fmt.Errorf("waiting for the JVM's memory to settle: %w", err)
+			}
 		}
-		select {
-		case <-time.After(settle):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		r.JVM.SettleMs = waited.Milliseconds()
+	}
+	r.JVM.RSSAfterKiB, _ = rssKiB(p.PID)
+	if r.JVMVersion != "" {
+		if out, err := hotspot.Jcmd(ctx, p.PID, "GC.heap_info"); err == nil {
+			r.JVM.HeapUsedBytes, r.JVM.HeapCommittedBytes = parseHeapInfo(out)
+		} else {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("GC.heap_info: %v", err))
 		}
+	}
+	if l, err := contract.ReadLimits(); err == nil {
+		r.Limits = l
+	} else {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("reading the sandbox's limits: %v", err))
 	}
 	// A stale attach socket makes every jcmd after a restore fail.
 	if err := hotspot.RemoveAttachFiles(p.PID); err != nil {

@@ -39,6 +39,12 @@ type Config struct {
 	Hostname string
 	Mounts   []specs.Mount
 	Seccomp  *specs.LinuxSeccomp
+	// CPUs and MemoryBytes limit the container as `docker run --cpus
+	// --memory` does (a CFS quota over a 100 ms period, a memory cgroup
+	// limit); 0 means no limit. The JVM sizes its heap, GC and compiler
+	// threads from them at start.
+	CPUs        float64
+	MemoryBytes int64
 	// Stdio of the container's PID 1. Files are passed through as they
 	// are (the application sees these very pipes); nil means a pipe that
 	// is never written (stdin) or discarded (stdout, stderr).

@@ -33,6 +33,9 @@ func buildCommand() *cli.Command {
 			&cli.IntFlag{Name: "warmup-requests", Usage: "built-in warmup: number of GET requests"},
 			&cli.StringFlag{Name: "warmup-path", Value: "/", Usage: "built-in warmup: path to request"},
 			&cli.BoolFlag{Name: "no-gc", Usage: "skip the GC and native heap trim before the dump"},
+			&cli.Float64Flag{Name: "cpus", Usage: "run the app in the sandbox with this CPU limit (as docker run --cpus): the JVM sizes its threads for it"},
+			&cli.StringFlag{Name: "memory", Usage: "run the app in the sandbox with this memory limit, e.g. 512m or 2g (as docker run --memory): the JVM sizes its heap for it"},
+			&cli.StringFlag{Name: "on-limits-change", Value: "warn", Usage: "when a container's CPU or memory limits differ from the build's (the restored JVM keeps its sizing): warn (restore, say what differs) or cold (start cold)"},
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the image: oci-layout:DIR:TAG or docker-archive:FILE:REPO:TAG (repeatable)"},
 			&cli.StringSliceFlag{Name: "push", Usage: "push the image to a registry reference (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
@@ -54,6 +57,8 @@ func buildCommand() *cli.Command {
 				WarmupRequests: c.Int("warmup-requests"),
 				WarmupPath:     c.String("warmup-path"),
 				NoGC:           c.Bool("no-gc"),
+				CPUs:           c.Float64("cpus"),
+				OnLimitsChange: c.String("on-limits-change"),
 				Outputs:        c.StringSlice("output"),
 				Push:           c.StringSlice("push"),
 				Insecure:       c.Bool("insecure"),
@@ -62,6 +67,13 @@ func buildCommand() *cli.Command {
 				Runtime:        c.String("runtime"),
 				CacheDir:       c.String("cache-dir"),
 				Version:        version,
+			}
+			if m := c.String("memory"); m != "" {
+				n, err := builder.ParseMemory(m)
+				if err != nil {
+					return fmt.Errorf("--memory: %w", err)
+				}
+				o.MemoryBytes = n
 			}
 			for _, e := range o.Env {
 				if !strings.Contains(e, "=") {

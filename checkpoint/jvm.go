@@ -1,0 +1,203 @@
+package checkpoint
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/hotspot"
+)
+
+// Bounds of the wait for a collector to give memory back after the
+// pre-dump GC (see settle).
+const (
+	// settlePoll is how often the process's RSS is sampled.
+	settlePoll = 100 * time.Millisecond
+	// settleQuiet: the RSS has settled once it has not fallen for this
+	// long. G1 and Serial/Parallel shrink within the GC, and G1 uncommits
+	// the rest in the background within ~1 s.
+	settleQuiet = time.Second
+	// settleQuietZGC: ZGC uncommits only memory unused for ZUncommitDelay
+	// (the builder sets 1 s), and JDK 25's ZGC does it in steps up to
+	// ~1.5 s apart, measured over ~5 s.
+	settleQuietZGC = 2 * time.Second
+	// SettleMax bounds the wait whatever the collector does.
+	SettleMax = 15 * time.Second
+)
+
+// settleDrop is the least fall of the RSS that counts as memory given back.
+const settleDropKiB = 256
+
+// describeJVM asks the JVM what it chose at start: collector, processor
+// count, maximum heap (VM.flags, VM.info). What cannot be read is left out.
+func describeJVM(ctx context.Context, pid int) (*contract.JVMInfo, []string) {
+	var warns []string
+	j := &contract.JVMInfo{}
+	if out, err := hotspot.Jcmd(ctx, pid, "VM.flags"); err == nil {
+		j.Flags = parseVMFlags(out)
+		j.GC = contract.GCOf(j.Flags)
+		if v, ok := contract.FlagValue(j.Flags, "MaxHeapSize"); ok {
+			j.MaxHeapBytes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	} else {
+		warns = append(warns, fmt.Sprintf("VM.flags: %v", err))
+	}
+	if out, err := hotspot.Jcmd(ctx, pid, "VM.info"); err == nil {
+		j.ActiveProcessors = activeProcessors(out)
+	} else {
+		warns = append(warns, fmt.Sprintf("VM.info: %v", err))
+	}
+	return j, warns
+}
+
+// parseVMFlags splits the output of VM.flags (a "PID:" line, then the
+// flags on one line) into flags.
+func parseVMFlags(out string) []string {
+	var flags []string
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "-") {
+			flags = append(flags, f)
+		}
+	}
+	return flags
+}
+
+var (
+	// VM.info's container section (JDK 17+): "active_processor_count: 2".
+	reActive = regexp.MustCompile(`(?m)^active_processor_count:\s*(\d+)`)
+	// Its CPU line outside containers: "CPU: total 2 (initial active 2)".
+	reCPUTotal = regexp.MustCompile(`(?m)^CPU: total (\d+)`)
+)
+
+// activeProcessors reads the JVM's processor count from VM.info.
+func activeProcessors(vmInfo string) int {
+	for _, re := range []*regexp.Regexp{reActive, reCPUTotal} {
+		if m := re.FindStringSubmatch(vmInfo); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	return 0
+}
+
+var (
+	// Heap sizes in GC.heap_info, whatever the collector and JDK:
+	//   garbage-first heap   total 36864K, used 25056K [...]            (G1, 17-21)
+	//   garbage-first heap   total reserved 6172672K, committed 32768K, used 24770K (G1, 25)
+	//   def new generation   total 11264K, used 203K / tenured generation total ...  (Serial, 17-21)
+	//   DefNew  total 12032K, used 2K / Tenured  total 26484K, used 25156K (Serial, 25)
+	//   PSYoungGen total 10752K, used 2K / ParOldGen total 26624K, used 23654K (Parallel)
+	//   ZHeap   used 40M, capacity 40M, max capacity 6028M                  (ZGC)
+	//    6028M max, 6028M soft max, 18432K committed, 18382K used           (Shenandoah)
+	reUsed      = regexp.MustCompile(`(?:\bused (\d+)([KMG])\b|\b(\d+)([KMG]) used\b)`)
+	reCommitted = regexp.MustCompile(`(?:\bcommitted (\d+)([KMG])\b|\btotal (\d+)([KMG])\b|\bused \d+[KMG], capacity (\d+)([KMG])\b|\b(\d+)([KMG]) committed\b)`)
+)
+
+// parseHeapInfo sums the heap's used and committed sizes in the output of
+// GC.heap_info (every generation; not Metaspace, which follows the heap).
+func parseHeapInfo(out string) (used, committed int64) {
+	for _, line := range strings.Split(out, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "Metaspace") {
+			break
+		}
+		if strings.HasPrefix(t, "class space") {
+			continue
+		}
+		if m := reUsed.FindStringSubmatch(t); m != nil {
+			used += size(firstPair(m[1:]))
+		}
+		if m := reCommitted.FindStringSubmatch(t); m != nil {
+			committed += size(firstPair(m[1:]))
+		}
+	}
+	return used, committed
+}
+
+// firstPair returns the first non-empty number and unit of a regexp match
+// with alternatives.
+func firstPair(groups []string) (string, string) {
+	for i := 0; i+1 < len(groups); i += 2 {
+		if groups[i] != "" {
+			return groups[i], groups[i+1]
+		}
+	}
+	return "", ""
+}
+
+func size(n, unit string) int64 {
+	v, err := strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		return 0
+	}
+	switch unit {
+	case "K":
+		return v << 10
+	case "M":
+		return v << 20
+	case "G":
+		return v << 30
+	}
+	return v
+}
+
+// settleQuietFor is how long the RSS must stay flat before the dump, for
+// a collector with flags: ZGC gives memory back only after ZUncommitDelay
+// seconds.
+func settleQuietFor(j *contract.JVMInfo) time.Duration {
+	if j == nil || j.GC != contract.GCZ {
+		return settleQuiet
+	}
+	q := settleQuietZGC
+	if v, ok := contract.FlagValue(j.Flags, "ZUncommitDelay"); ok {
+		if s, err := strconv.Atoi(v); err == nil && time.Duration(s)*time.Second+time.Second > q {
+			q = time.Duration(s)*time.Second + time.Second
+		}
+	}
+	return q
+}
+
+// settle waits until the process's RSS has not fallen for quiet, at least
+// min and at most max, and returns how long it waited. rss reads the RSS in
+// KiB (a seam for tests).
+func settle(ctx context.Context, rss func() (int64, error), min, quiet, max time.Duration) (time.Duration, error) {
+	start := time.Now()
+	low, err := rss()
+	if err != nil {
+		return 0, err
+	}
+	lastDrop := start
+	t := time.NewTicker(settlePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-t.C:
+		}
+		now := time.Now()
+		if cur, err := rss(); err == nil && cur <= low-settleDropKiB {
+			low, lastDrop = cur, now
+		}
+		if now.Sub(start) >= max || now.Sub(start) >= min && now.Sub(lastDrop) >= quiet {
+			return now.Sub(start), nil
+		}
+	}
+}
+
+// rssKiB reads the resident set size of pid.
+func rssKiB(pid int) (int64, error) {
+	st, err := contract.ProcStatus(strconv.Itoa(pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(st["VmRSS"])
+	if len(f) == 0 {
+		return 0, fmt.Errorf("no VmRSS for process %d", pid)
+	}
+	return strconv.ParseInt(f[0], 10, 64)
+}
