@@ -156,22 +156,20 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 
 	t0 = time.Now()
 	meta := &contract.Metadata{
-		FormatVersion:  contract.FormatVersion,
-		Builder:        "crac-build " + o.Version,
-		Created:        time.Now().UTC().Truncate(time.Second),
-		Cold:           contract.Command{Args: cold, Env: env, WorkDir: workDir},
-		JVMVersion:     run.report.JVMVersion,
-		Process:        run.report.Process,
-		Host:           run.report.Host,
-		Images:         run.report.Images,
-		OpenFiles:      run.report.OpenFiles,
-		Warmup:         run.warmup,
-		TCPClose:       true,
-		Timings:        timings,
-		JVM:            run.report.JVM,
-		Limits:         run.report.Limits,
-		OnLimitsChange: o.OnLimitsChange,
+		FormatVersion: contract.FormatVersion,
+		Builder:       "crac-build " + o.Version,
+		Created:       time.Now().UTC().Truncate(time.Second),
+		Cold:          contract.Command{Args: cold, Env: env, WorkDir: workDir},
+		JVMVersion:    run.report.JVMVersion,
+		Process:       run.report.Process,
+		Host:          run.report.Host,
+		Images:        run.report.Images,
+		OpenFiles:     run.report.OpenFiles,
+		Warmup:        run.warmup,
+		TCPClose:      true,
+		Timings:       timings,
 	}
+	meta.JVM, meta.Limits, meta.OnLimitsChange = run.report.JVM, run.report.Limits, o.OnLimitsChange
 	eff, _ := contract.ParseCapMask(run.report.Process.CapEff)
 	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
 	for k, v := range run.report.TimingsMs {

@@ -33,12 +33,13 @@ type Report struct {
 	Host       contract.Host       `json:"host"`
 	Images     []contract.FileSum  `json:"images"`
 	JVMVersion string              `json:"jvmVersion,omitempty"`
-	// JVM and Limits: what the JVM chose at start and the sandbox's
-	// limits as seen inside it.
-	JVM       *contract.JVMInfo `json:"jvm,omitempty"`
-	Limits    *contract.Limits  `json:"limits,omitempty"`
-	Warnings  []string          `json:"warnings,omitempty"`
-	TimingsMs map[string]int64  `json:"timingsMs"`
+	Warnings   []string            `json:"warnings,omitempty"`
+	TimingsMs  map[string]int64    `json:"timingsMs"`
+
+	// JVM is what the JVM chose at start and what the pre-dump steps left
+	// of its memory; Limits are the sandbox's, as seen inside it.
+	JVM    *contract.JVMInfo `json:"jvm,omitempty"`
+	Limits *contract.Limits  `json:"limits,omitempty"`
 }
 
 // PrepareAndDump runs the pre-dump steps, records the process's facts,

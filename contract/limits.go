@@ -315,7 +315,7 @@ func unescape(s string) string {
 func LimitsDiff(build, here Limits) []string {
 	var out []string
 	if build.CPUs > 0 && here.CPUs > 0 && build.CPUs != here.CPUs {
-		out = append(out, fmt.Sprintf("%d CPUs here, %d at build", here.CPUs, build.CPUs))
+		out = append(out, fmt.Sprintf("%s here, %d at build", cpuString(here.CPUs), build.CPUs))
 	}
 	if build.MemoryBytes > 0 && here.MemoryBytes > 0 {
 		d := build.MemoryBytes - here.MemoryBytes
@@ -327,6 +327,13 @@ func LimitsDiff(build, here Limits) []string {
 		}
 	}
 	return out
+}
+
+func cpuString(n int) string {
+	if n == 1 {
+		return "1 CPU"
+	}
+	return fmt.Sprintf("%d CPUs", n)
 }
 
 // memString says how much memory and whether it is a limit or the host's.

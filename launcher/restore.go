@@ -38,6 +38,9 @@ type Options struct {
 	Args []string
 	// Env is the container's environment (os.Environ()).
 	Env []string
+
+	// limits reads the container's limits (default contract.ReadLimits).
+	limits func() (*contract.Limits, error)
 }
 
 func (o *Options) defaults() {
@@ -61,6 +64,9 @@ type Plan struct {
 	WorkDir string
 	Reason  error // nil: try a restore
 	Timeout time.Duration
+	// Warnings are for the log when the restore goes ahead (e.g. the
+	// container's limits differ from the build's under the warn policy).
+	Warnings []string
 }
 
 // Check reads the metadata and checks, cheapest first, everything a restore
@@ -95,6 +101,9 @@ func Check(opts Options) *Plan {
 			return p
 		}
 		p.Timeout = d
+	}
+	if p.Reason = p.checkLimits(); p.Reason != nil {
+		return p
 	}
 	p.Reason = checkAll(m, opts)
 	return p

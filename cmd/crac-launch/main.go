@@ -44,6 +44,9 @@ func launch(start time.Time) int {
 		pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
+			for _, w := range plan.Warnings {
+				fmt.Fprintf(os.Stderr, "crac-launch: warning: %s\n", oneLine(w))
+			}
 			return launcher.Supervise(pid, sigs)
 		}
 		plan.Reason = err
