@@ -4,6 +4,7 @@
 #   make demo       everything from a fresh machine to a cold-vs-warm run
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
 #   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
+#   make test-matrix the support matrix alone: JDK 17/21/25 x five collectors
 
 SHELL := /bin/bash
 GO ?= go
@@ -50,8 +51,18 @@ demo: deps hello-image
 	bash scripts/demo.sh $(HELLO_IMAGE)
 
 .PHONY: test
-test: deps all criu base hello
-	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
+test: deps all criu bases hello
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 60m ./...
+
+# The support matrix on its own: every JDK base x collector builds, restores
+# and serves; prints the table (also in build/matrix.md) and ends with
+# "matrix: K/K JDK x GC combinations restored".
+MATRIX_REPORT ?= build/matrix.md
+.PHONY: test-matrix
+test-matrix: deps all criu bases
+	@rm -f $(MATRIX_REPORT)
+	CRAC_E2E=1 CRAC_MATRIX_REPORT=$(abspath $(MATRIX_REPORT)) $(GO) test -count=1 -timeout 40m -run 'TestMatrix$$' -v ./e2e; \
+	  st=$$?; echo; cat $(MATRIX_REPORT) 2>/dev/null || echo "matrix: no report (the test did not get to the end)"; exit $$st
 
 # The real-client tests on their own: the distribution registry, podman
 # pull and podman load, each restored and serving under podman.
