@@ -51,7 +51,11 @@ func jvmSizing(j *contract.JVMInfo, here *contract.Limits) string {
 	}
 	var parts []string
 	if j.ActiveProcessors > 0 {
-		parts = append(parts, fmt.Sprintf("%d processors", j.ActiveProcessors))
+		n := fmt.Sprintf("%d processors", j.ActiveProcessors)
+		if j.ActiveProcessors == 1 {
+			n = "1 processor"
+		}
+		parts = append(parts, n)
 	}
 	if j.MaxHeapBytes > 0 {
 		parts = append(parts, "max heap "+contract.HumanBytes(j.MaxHeapBytes))
