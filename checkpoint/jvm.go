@@ -161,6 +161,17 @@ func settleQuietFor(j *contract.JVMInfo) time.Duration {
 	return q
 }
 
+// gcRuns is how many GC.run the pre-dump steps send. Shenandoah turns an
+// explicit GC into a concurrent cycle (ExplicitGCInvokesConcurrent, on by
+// default in JDK 25), which left 28-34 MB of a 6 MB live heap in use and
+// committed (the tiny matrix app, JDK 25); a second cycle frees it.
+func gcRuns(j *contract.JVMInfo) int {
+	if j != nil && j.GC == contract.GCShenandoah {
+		return 2
+	}
+	return 1
+}
+
 // settle waits until the process's RSS has not fallen for quiet, at least
 // min and at most max, and returns how long it waited. rss reads the RSS in
 // KiB (a seam for tests).

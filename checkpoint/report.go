@@ -65,8 +65,11 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 	}
 	r.JVM.RSSBeforeKiB, _ = rssKiB(p.PID)
 	if p.GC {
-		if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("GC.run: %v", err))
+		for i := 0; i < gcRuns(r.JVM); i++ {
+			if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("GC.run: %v", err))
+				break
+			}
 		}
 		if _, err := hotspot.Jcmd(ctx, p.PID, "System.trim_native_heap"); err != nil {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("System.trim_native_heap: %v", err))
