@@ -32,8 +32,11 @@ const (
 // settleDrop is the least fall of the RSS that counts as memory given back.
 const settleDropKiB = 256
 
-// describeJVM asks the JVM what it chose at start: collector, processor
-// count, maximum heap (VM.flags, VM.info). What cannot be read is left out.
+// describeJVM asks the JVM what it chose at start: collector and maximum
+// heap (VM.flags). What cannot be read is left out. (VM.info would tell
+// the processor count too, but leaves ~4 MB of native memory behind that
+// no trim returns: ActiveProcessors comes from the sandbox's limits, read
+// as the JVM reads them; see PrepareAndDump.)
 func describeJVM(ctx context.Context, pid int) (*contract.JVMInfo, []string) {
 	var warns []string
 	j := &contract.JVMInfo{}
@@ -43,13 +46,11 @@ func describeJVM(ctx context.Context, pid int) (*contract.JVMInfo, []string) {
 		if v, ok := contract.FlagValue(j.Flags, "MaxHeapSize"); ok {
 			j.MaxHeapBytes, _ = strconv.ParseInt(v, 10, 64)
 		}
+		if v, ok := contract.FlagValue(j.Flags, "ActiveProcessorCount"); ok {
+			j.ActiveProcessors, _ = strconv.Atoi(v)
+		}
 	} else {
 		warns = append(warns, fmt.Sprintf("VM.flags: %v", err))
-	}
-	if out, err := hotspot.Jcmd(ctx, pid, "VM.info"); err == nil {
-		j.ActiveProcessors = activeProcessors(out)
-	} else {
-		warns = append(warns, fmt.Sprintf("VM.info: %v", err))
 	}
 	return j, warns
 }
@@ -64,24 +65,6 @@ func parseVMFlags(out string) []string {
 		}
 	}
 	return flags
-}
-
-var (
-	// VM.info's container section (JDK 17+): "active_processor_count: 2".
-	reActive = regexp.MustCompile(`(?m)^active_processor_count:\s*(\d+)`)
-	// Its CPU line outside containers: "CPU: total 2 (initial active 2)".
-	reCPUTotal = regexp.MustCompile(`(?m)^CPU: total (\d+)`)
-)
-
-// activeProcessors reads the JVM's processor count from VM.info.
-func activeProcessors(vmInfo string) int {
-	for _, re := range []*regexp.Regexp{reActive, reCPUTotal} {
-		if m := re.FindStringSubmatch(vmInfo); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			return n
-		}
-	}
-	return 0
 }
 
 var (

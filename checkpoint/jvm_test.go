@@ -95,19 +95,6 @@ func TestParseVMFlags(t *testing.T) {
 	}
 }
 
-func TestActiveProcessors(t *testing.T) {
-	info := "CPU: total 2 (initial active 2) (2 cores per cpu)\n\ncontainer (cgroup) information:\ncontainer_type: cgroupv1\nactive_processor_count: 1\n"
-	if n := activeProcessors(info); n != 1 {
-		t.Errorf("activeProcessors = %d, want the container's 1", n)
-	}
-	if n := activeProcessors("CPU: total 4 (initial active 4)\n"); n != 4 {
-		t.Errorf("activeProcessors without a container section = %d, want 4", n)
-	}
-	if n := activeProcessors("nothing\n"); n != 0 {
-		t.Errorf("activeProcessors of nothing = %d", n)
-	}
-}
-
 // rssSeq returns the values in turn, then the last one forever.
 func rssSeq(vals ...int64) func() (int64, error) {
 	i := 0

@@ -101,6 +101,12 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 	}
 	if l, err := contract.ReadLimits(); err == nil {
 		r.Limits = l
+		// The JVM computes its processor count from the same files
+		// (JDK 17+: CPUs it may run on, capped by the quota rounded up),
+		// unless told otherwise (-XX:ActiveProcessorCount).
+		if r.JVMVersion != "" && r.JVM.ActiveProcessors <= 0 {
+			r.JVM.ActiveProcessors = l.CPUs
+		}
 	} else {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("reading the sandbox's limits: %v", err))
 	}

@@ -41,7 +41,9 @@ type JVMInfo struct {
 	// GC is the collector (GCG1, GCSerial, ...).
 	GC string `json:"gc,omitempty"`
 	// ActiveProcessors is the JVM's processor count (it sized its GC and
-	// compiler threads from it).
+	// compiler threads from it): -XX:ActiveProcessorCount if set, else
+	// what the JVM computes from the container's cgroups and CPU affinity
+	// (Limits.CPUs).
 	ActiveProcessors int   `json:"activeProcessors,omitempty"`
 	MaxHeapBytes     int64 `json:"maxHeapBytes,omitempty"`
 	// Flags are the flags set on the command line or by the JVM's

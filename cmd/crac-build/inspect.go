@@ -133,7 +133,7 @@ func writeJVM(w io.Writer, info *inspect.Info) {
 			s += fmt.Sprintf(", %d processors", j.ActiveProcessors)
 		}
 		if j.MaxHeapBytes > 0 {
-			s += ", max heap " + humanBytes(j.MaxHeapBytes)
+			s += ", max heap " + contract.HumanBytes(j.MaxHeapBytes)
 		}
 		fmt.Fprintf(w, "GC\t%s\n", s)
 		if j.RSSBeforeKiB > 0 {
