@@ -195,8 +195,8 @@ func TestAppAddr(t *testing.T) {
 		{0, "http://10.0.0.2:9000/health", "10.0.0.2", 9000},
 		{0, "http://[::1]:9000/", "::1", 9000},
 	} {
-		o := &Options{Port: tc.port, ReadyURL: tc.ready}
-		host, port := appAddr(o)
+		w := &WarmupOptions{Port: tc.port, ReadyURL: tc.ready}
+		host, port := w.appAddr()
 		if host != tc.wantHost || port != tc.wantPort {
 			t.Errorf("appAddr(port %d, %s) = %s, %d; want %s, %d", tc.port, tc.ready, host, port, tc.wantHost, tc.wantPort)
 		}
@@ -205,7 +205,7 @@ func TestAppAddr(t *testing.T) {
 
 func TestAppAddrDefaultPort(t *testing.T) {
 	for ready, want := range map[string]int{"http://127.0.0.1/health": 80, "https://127.0.0.1/": 443} {
-		if _, port := appAddr(&Options{ReadyURL: ready}); port != want {
+		if _, port := (&WarmupOptions{ReadyURL: ready}).appAddr(); port != want {
 			t.Errorf("appAddr(%s) port %d, want %d", ready, port, want)
 		}
 	}
@@ -219,6 +219,7 @@ func fakeRuntime(t *testing.T) (launcher, bundle string) {
 	bundle = filepath.Join(dir, "criu-bundle")
 	for p, mode := range map[string]os.FileMode{
 		launcher:                             0o755,
+		filepath.Join(dir, "crac-agent.jar"): 0o644,
 		filepath.Join(bundle, "criu"):        0o755,
 		filepath.Join(bundle, "criu.real"):   0o755,
 		filepath.Join(bundle, "lib/libc.so"): 0o644,
@@ -263,7 +264,7 @@ func tarHeaders(t *testing.T, tw *layers.Tar) map[string]*tar.Header {
 
 func TestRuntimeTar(t *testing.T) {
 	launcher, bundle := fakeRuntime(t)
-	tw, err := RuntimeTar(launcher, bundle)
+	tw, err := RuntimeTar(launcher, bundle, agentNextTo(launcher))
 	if err != nil {
 		t.Fatalf("RuntimeTar: %v", err)
 	}
@@ -275,6 +276,8 @@ func TestRuntimeTar(t *testing.T) {
 	want := []string{
 		"opt/",
 		"opt/crac-build/",
+		"opt/crac-build/agent/",
+		"opt/crac-build/agent/crac-agent.jar",
 		"opt/crac-build/bin/",
 		"opt/crac-build/bin/crac-launch",
 		"opt/crac-build/checkpoint/",
@@ -289,7 +292,7 @@ func TestRuntimeTar(t *testing.T) {
 		t.Errorf("runtime layer (-got +want):\n%s", diff)
 	}
 	// The paths are the contract's.
-	for _, p := range []string{contract.LauncherPath, contract.CriuPath, contract.ImagesDir + "/"} {
+	for _, p := range []string{contract.LauncherPath, contract.CriuPath, contract.ImagesDir + "/", contract.AgentPath} {
 		if _, ok := hs[strings.TrimPrefix(p, "/")]; !ok {
 			t.Errorf("no %s in the runtime layer", p)
 		}
@@ -300,6 +303,18 @@ func TestRuntimeTar(t *testing.T) {
 	if h := hs["opt/crac-build/criu/lib/libc.so"]; h != nil && h.Mode != 0o644 {
 		t.Errorf("libc.so mode %o, want 644", h.Mode)
 	}
+	// Without the agent (--no-agent and no jar), the rest is the same.
+	tw, err = RuntimeTar(launcher, bundle, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tarHeaders(t, tw)["opt/crac-build/agent/crac-agent.jar"]; ok {
+		t.Error("RuntimeTar without an agent added one")
+	}
+}
+
+func agentNextTo(launcher string) string {
+	return filepath.Join(filepath.Dir(launcher), "crac-agent.jar")
 }
 
 // A checkout's build/criu may be a symlink (git worktrees share one): the
@@ -307,17 +322,17 @@ func TestRuntimeTar(t *testing.T) {
 func TestRuntimeTarFollowsSymlinks(t *testing.T) {
 	launcher, bundle := fakeRuntime(t)
 	links := t.TempDir()
-	for src, dst := range map[string]string{launcher: "crac-launch", bundle: "criu"} {
+	for src, dst := range map[string]string{launcher: "crac-launch", bundle: "criu", agentNextTo(launcher): "crac-agent.jar"} {
 		if err := os.Symlink(src, filepath.Join(links, dst)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tw, err := RuntimeTar(filepath.Join(links, "crac-launch"), filepath.Join(links, "criu"))
+	tw, err := RuntimeTar(filepath.Join(links, "crac-launch"), filepath.Join(links, "criu"), filepath.Join(links, "crac-agent.jar"))
 	if err != nil {
 		t.Fatalf("RuntimeTar: %v", err)
 	}
 	hs := tarHeaders(t, tw)
-	for _, p := range []string{"opt/crac-build/bin/crac-launch", "opt/crac-build/criu/criu", "opt/crac-build/criu/lib/libc.so"} {
+	for _, p := range []string{"opt/crac-build/bin/crac-launch", "opt/crac-build/criu/criu", "opt/crac-build/criu/lib/libc.so", "opt/crac-build/agent/crac-agent.jar"} {
 		if h := hs[p]; h == nil || h.Typeflag != tar.TypeReg {
 			t.Errorf("%s is %v in the runtime layer, want a regular file", p, h)
 		}
@@ -332,16 +347,19 @@ func TestRuntimeTarErrors(t *testing.T) {
 	if err := os.Remove(filepath.Join(bundle, "criu")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := RuntimeTar(launcher, bundle)
+	_, err := RuntimeTar(launcher, bundle, agentNextTo(launcher))
 	if err == nil || !strings.Contains(err.Error(), "incomplete") || !strings.Contains(err.Error(), bundle) {
 		t.Errorf("RuntimeTar without criu: %v, want an error naming the incomplete bundle", err)
 	}
-	if _, err := RuntimeTar(launcher, filepath.Join(t.TempDir(), "no-bundle")); err == nil {
+	if _, err := RuntimeTar(launcher, filepath.Join(t.TempDir(), "no-bundle"), ""); err == nil {
 		t.Error("RuntimeTar of a missing bundle succeeded")
 	}
 	launcher, bundle = fakeRuntime(t)
-	if _, err := RuntimeTar(launcher+".missing", bundle); err == nil || !strings.Contains(err.Error(), "launcher") {
+	if _, err := RuntimeTar(launcher+".missing", bundle, ""); err == nil || !strings.Contains(err.Error(), "launcher") {
 		t.Errorf("RuntimeTar with a missing launcher: %v", err)
+	}
+	if _, err := RuntimeTar(launcher, bundle, agentNextTo(launcher)+".missing"); err == nil || !strings.Contains(err.Error(), "agent") {
+		t.Errorf("RuntimeTar with a missing agent: %v", err)
 	}
 }
 
@@ -357,7 +375,7 @@ func TestRuntimeTarReproducible(t *testing.T) {
 	}
 	var digests []v1.Hash
 	for _, lb := range [][2]string{{l1, b1}, {l2, b2}} {
-		tw, err := RuntimeTar(lb[0], lb[1])
+		tw, err := RuntimeTar(lb[0], lb[1], agentNextTo(lb[0]))
 		if err != nil {
 			t.Fatal(err)
 		}

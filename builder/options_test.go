@@ -101,6 +101,7 @@ func validOptions(t *testing.T) Options {
 		Outputs:    []string{"oci-layout:/out:warm"},
 		CriuBundle: "/bundle",
 		Launcher:   "/crac-launch",
+		Agent:      "/crac-agent.jar",
 		CacheDir:   t.TempDir(),
 	}
 }
@@ -153,6 +154,8 @@ func TestOptionsDefaultsErrors(t *testing.T) {
 		{"no outputs", func(o *Options) { o.Outputs = nil }, "--output or --push"},
 		{"no bundle", func(o *Options) { o.CriuBundle = "" }, "CRIU bundle"},
 		{"no launcher", func(o *Options) { o.Launcher = "" }, "launcher"},
+		{"no agent", func(o *Options) { o.Agent = "" }, "--no-agent"},
+		{"bad restore policy", func(o *Options) { o.OnRestoreError = "ignore" }, "--on-restore-error"},
 		{"relative warmup path", func(o *Options) { o.WarmupPath = "health" }, "must start with /"},
 		{"warmup requests without port", func(o *Options) {
 			o.Port, o.ReadyURL, o.WarmupRequests = 0, "http://127.0.0.1:8080/", 10

@@ -80,9 +80,10 @@ var (
 	reCommitted = regexp.MustCompile(`(?:\bcommitted (\d+)([KMG])\b|\btotal (\d+)([KMG])\b|\bused \d+[KMG], capacity (\d+)([KMG])\b|\b(\d+)([KMG]) committed\b)`)
 )
 
-// parseHeapInfo sums the heap's used and committed sizes in the output of
-// GC.heap_info (every generation; not Metaspace, which follows the heap).
-func parseHeapInfo(out string) (used, committed int64) {
+// heapSizes sums the heap's used and committed sizes in the output of
+// GC.heap_info, in bytes (every generation; not Metaspace, which follows
+// the heap).
+func heapSizes(out string) (used, committed int64) {
 	for _, line := range strings.Split(out, "\n") {
 		t := strings.TrimSpace(line)
 		if strings.HasPrefix(t, "Metaspace") {

@@ -63,9 +63,9 @@ Reserved region:
 	{"nothing known", "what is this\n", 0, 0},
 }
 
-func TestParseHeapInfo(t *testing.T) {
+func TestHeapSizes(t *testing.T) {
 	for _, tc := range heapInfos {
-		used, committed := parseHeapInfo(tc.out)
+		used, committed := heapSizes(tc.out)
 		if used != tc.used || committed != tc.committed {
 			t.Errorf("%s: used %d committed %d, want %d and %d", tc.name, used, committed, tc.used, tc.committed)
 		}

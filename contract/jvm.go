@@ -49,13 +49,10 @@ type JVMInfo struct {
 	// Flags are the flags set on the command line or by the JVM's
 	// ergonomics (jcmd VM.flags).
 	Flags []string `json:"flags,omitempty"`
-	// HeapUsedBytes and HeapCommittedBytes are the heap's after the
-	// pre-dump GC: about the live data, and what the collector kept.
-	HeapUsedBytes      int64 `json:"heapUsedBytes,omitempty"`
-	HeapCommittedBytes int64 `json:"heapCommittedBytes,omitempty"`
 	// RSSBeforeKiB and RSSAfterKiB are the process's resident memory
 	// before and after the pre-dump steps (GC, native heap trim, the wait
-	// for the collector to give memory back, SettleMs).
+	// for the collector to give memory back, SettleMs). The heap after
+	// them is in Hygiene.Memory.
 	RSSBeforeKiB int64 `json:"rssBeforeKiB,omitempty"`
 	RSSAfterKiB  int64 `json:"rssAfterKiB,omitempty"`
 	SettleMs     int64 `json:"settleMs,omitempty"`

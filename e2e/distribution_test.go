@@ -179,6 +179,7 @@ func (w *codeWriter) WriteHeader(c int) {
 // this machine needs (ENVIRONMENT.md: runc, not crun; explicit ulimits).
 type podman struct {
 	t    *testing.T
+	dir  string // storage, run root and tmp dir live here
 	args []string
 	env  []string
 }
@@ -202,7 +203,8 @@ runtime = "runc"
 		t.Fatal(err)
 	}
 	p := &podman{
-		t: t,
+		t:   t,
+		dir: dir,
 		args: []string{
 			"--root", filepath.Join(dir, "root"),
 			"--runroot", filepath.Join(dir, "runroot"),
@@ -274,14 +276,23 @@ func (p *podman) run(args ...string) string {
 }
 
 // runWarm starts image under podman with only CAP_CHECKPOINT_RESTORE added
-// (podman's default seccomp profile on), checks that the launcher restored
-// the checkpoint and that the restored JVM serves, then stops it.
-func (p *podman) runWarm(image, name string) {
+// (podman's default seccomp profile on) and the extra flags, checks that the
+// launcher restored the checkpoint and that the restored JVM serves, then
+// stops it.
+func (p *podman) runWarm(image, name string, extra ...string) {
+	p.t.Helper()
+	p.runExpect(image, name, "restored", extra...)
+}
+
+// runExpect is runWarm for either outcome of the launcher: want is
+// "restored" or "cold". It returns the launcher's line.
+func (p *podman) runExpect(image, name, want string, extra ...string) string {
 	t := p.t
 	t.Helper()
 	port := freePort(t)
-	p.run("run", "--detach", "--name", name, "--cap-add", "CHECKPOINT_RESTORE",
-		"--publish", fmt.Sprintf("127.0.0.1:%d:8080", port), image)
+	args := append([]string{"run", "--detach", "--name", name, "--cap-add", "CHECKPOINT_RESTORE",
+		"--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, extra...)
+	p.run(append(args, image)...)
 	logs := func() string { out, _ := p.try("logs", name); return out }
 	defer func() {
 		if t.Failed() {
@@ -291,19 +302,22 @@ func (p *podman) runWarm(image, name string) {
 	}()
 	// Bounds for a shared, loaded machine: an idle one restores in
 	// 0.1-0.2 s; with other test suites on its 2 cores it took up to 3 s.
-	var restored bool
-	for i := 0; i < 600 && !restored; i++ {
-		l := logs()
-		restored = strings.Contains(l, "crac-launch: restored in")
-		if strings.Contains(l, "crac-launch: cold start") {
-			t.Fatalf("%s started cold under podman:\n%s", image, l)
-		}
-		if !restored {
+	mode := ""
+	for i := 0; i < 600 && mode == ""; i++ {
+		switch l := logs(); {
+		case strings.Contains(l, "crac-launch: restored in"):
+			mode = "restored"
+		case strings.Contains(l, "crac-launch: cold start"):
+			mode = "cold"
+		default:
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if !restored {
-		t.Fatalf("%s: no 'crac-launch: restored in' within 60 s", image)
+	if mode == "" {
+		t.Fatalf("%s: no 'crac-launch: restored in' or 'cold start' line within 60 s", image)
+	}
+	if mode != want {
+		t.Fatalf("%s: the launcher %s, want %s:\n%s", image, mode, want, logs())
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	var body string
@@ -322,11 +336,17 @@ func (p *podman) runWarm(image, name string) {
 	if !strings.Contains(body, "hello from crac-build") {
 		t.Fatalf("GET %s through podman's published port = %q, want the hello greeting", url, body)
 	}
+	// A restored JVM carries on counting from the warmup's requests.
+	if want == "restored" && requestsServed(body) < 10 {
+		t.Errorf("GET %s = %q: want the warmup's requests carried over", url, body)
+	}
 	p.run("stop", "--time", "10", name)
 	if st := strings.TrimSpace(p.run("inspect", "--format", "{{.State.ExitCode}}", name)); st != "143" {
 		t.Errorf("exit status after podman stop = %s, want 143 (the JVM's, after SIGTERM)", st)
 	}
-	t.Logf("%s: %s", image, strings.TrimSpace(firstLine(logs(), "crac-launch:")))
+	line := strings.TrimSpace(firstLine(logs(), "crac-launch:"))
+	t.Logf("%s: %s", image, line)
+	return line
 }
 
 func fileExists(p string) bool {

@@ -266,8 +266,6 @@ func (c *matrixCell) build(root, jdk, classes, cache string, untuned bool) {
 	}
 }
 
-var restoredIn = regexp.MustCompile(`crac-launch: restored in (\d+) ms`)
-
 // restore starts the cell's image, checks that it restored and serves on
 // from the warmup with the expected collector, and stops it.
 func (c *matrixCell) restore(cache string) {
@@ -391,8 +389,11 @@ func matrixTable(cells []*matrixCell, untuned bool, parallel int) string {
 		heap, rss := "", ""
 		if c.meta != nil && c.meta.JVM != nil {
 			j := c.meta.JVM
-			heap = mib(j.HeapUsedBytes) + " / " + mib(j.HeapCommittedBytes)
 			rss = mib(j.RSSBeforeKiB<<10) + " -> " + mib(j.RSSAfterKiB<<10)
+		}
+		if c.meta != nil && c.meta.Hygiene != nil {
+			m := c.meta.Hygiene.Memory
+			heap = mib(m.HeapUsedKiB<<10) + " / " + mib(m.HeapCommittedKiB<<10)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %.0f | %s |\n",
 			c.jdk, c.gc.name, mib(c.raw), mib(c.zst), heap, rss, c.restoreMs, c.readyMs, res)

@@ -75,6 +75,9 @@ type Info struct {
 	ColdCommand []string         `json:"coldCommand,omitempty"`
 	Warmup      *contract.Warmup `json:"warmup,omitempty"`
 	Checkpoint  *Checkpoint      `json:"checkpoint,omitempty"`
+	// Base is the image it was built on (the labels
+	// org.opencontainers.image.base.name and .digest), nil without them.
+	Base *contract.BaseImage `json:"base,omitempty"`
 
 	Metadata *contract.Metadata `json:"metadata,omitempty"`
 
@@ -108,6 +111,9 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 		return nil, fmt.Errorf("config of %s: %w", ref, err)
 	}
 	info := &Info{Ref: ref, Digest: d.String(), Entrypoint: cf.Config.Entrypoint, Labels: cf.Config.Labels}
+	if n, bd := cf.Config.Labels[contract.LabelBaseName], cf.Config.Labels[contract.LabelBaseDigest]; n != "" || bd != "" {
+		info.Base = &contract.BaseImage{Name: n, Digest: bd}
+	}
 	info.Platform = cf.OS + "/" + cf.Architecture
 	if cf.Variant != "" {
 		info.Platform += "/" + cf.Variant

@@ -22,6 +22,8 @@ have docker-registry || need+=(docker-registry)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 installed netavark || need+=(netavark)
 have iptables || need+=(iptables)
+# buildah builds examples/containerfile (e2e test).
+have buildah || need+=(buildah)
 
 if ((${#need[@]})); then
   echo "host-deps: installing ${need[*]}" >&2

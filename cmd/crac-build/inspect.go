@@ -85,6 +85,10 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			}
 			fmt.Fprintf(tw, "warmup\t%s\n", s)
 		}
+		if m := info.Metadata; m != nil {
+			printCoordination(tw, m.Coordination)
+		}
+		writeProvenance(tw, info.Base, info.Metadata)
 	}
 	fmt.Fprintf(tw, "layers\t%d, %s compressed\n", len(info.Layers), humanBytes(info.TotalBytes))
 	for _, l := range info.Layers {
@@ -94,7 +98,19 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 		}
 		fmt.Fprintf(tw, "  %s\t%10s  %-11s  %s\n", d, humanBytes(l.Size), l.Role, l.CreatedBy)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if m := info.Metadata; m != nil {
+		fmt.Fprintln(w, "what the checkpoint holds:")
+		if err := writeHygiene(w, m); err != nil {
+			return err
+		}
+		for _, warning := range hygieneWarnings(m) {
+			fmt.Fprintf(w, "warning: %s\n", warning)
+		}
+	}
+	return nil
 }
 
 func orUnknown(s string) string {
@@ -138,8 +154,8 @@ func writeJVM(w io.Writer, info *inspect.Info) {
 		fmt.Fprintf(w, "GC\t%s\n", s)
 		if j.RSSBeforeKiB > 0 {
 			s := fmt.Sprintf("RSS %s -> %s", humanBytes(j.RSSBeforeKiB*1024), humanBytes(j.RSSAfterKiB*1024))
-			if j.HeapCommittedBytes > 0 {
-				s += fmt.Sprintf("; heap %s used, %s committed", humanBytes(j.HeapUsedBytes), humanBytes(j.HeapCommittedBytes))
+			if m := info.Metadata; m != nil && m.Hygiene != nil && m.Hygiene.Memory.HeapCommittedKiB > 0 {
+				s += fmt.Sprintf("; heap %s used, %s committed", humanBytes(m.Hygiene.Memory.HeapUsedKiB<<10), humanBytes(m.Hygiene.Memory.HeapCommittedKiB<<10))
 			}
 			if j.SettleMs > 0 {
 				s += fmt.Sprintf("; settled in %.1f s", float64(j.SettleMs)/1000)
