@@ -301,9 +301,14 @@ func (c *matrixCell) restore(cache string) {
 		c.restoreErr = fmt.Errorf("launcher mode %q (%s), want restored", mode, reason)
 		return
 	}
-	if m := restoredIn.FindStringSubmatch(errOut.String()); m != nil {
-		c.restoreMs, _ = strconv.ParseInt(m[1], 10, 64)
-	}
+	// The runner sees the line before it reaches errOut.
+	waitFor(func() bool {
+		m := restoredIn.FindStringSubmatch(errOut.String())
+		if m != nil {
+			c.restoreMs, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		return m != nil
+	})
 	body, err := httpGet("http://" + r.Addr + "/")
 	if err != nil {
 		c.restoreErr = err
