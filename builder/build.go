@@ -177,6 +177,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	meta.Base = &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()}
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	meta.OnLimitsChange = o.OnLimitsChange
+	meta.OnEnvChange = o.OnEnvChange
 	ckTar := layers.NewTar()
 	skip := skipInDiff
 	if staged != nil {
@@ -328,13 +329,19 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	defer out.Close()
+	initArgs := []string{contract.LauncherPath, "--crac-mode=init"}
+	if o.CombinedOutput {
+		// runc hands the container pipes of its own, one per stream: the
+		// sandbox's init joins them for the application.
+		initArgs = append(initArgs, "--combined-output")
+	}
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
 	c, err := sandbox.Start(ctx, sandbox.Config{
 		Runtime: o.Runtime,
 		Dir:     filepath.Join(rs.scratch, "sandbox"),
 		Lower:   rs.lower,
-		Args:    append([]string{contract.LauncherPath, "--crac-mode=init", "--"}, rs.args...),
+		Args:    append(append(initArgs, "--"), rs.args...),
 		Env:     rs.env,
 		Cwd:     rs.cwd,
 		Mounts: append([]specs.Mount{{
@@ -343,6 +350,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		}}, rs.mounts...),
 		Stdout: out.stdout.w, Stderr: out.stderr.w,
 		Network: o.Network,
+		Uptime:  sandboxUptime(),
 
 		CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
 	})
@@ -402,6 +410,19 @@ func (s sandboxApp) dump(ctx context.Context, flags []string) (*checkpoint.Repor
 		return nil, err
 	}
 	return parseReport(out.String())
+}
+
+// sandboxUptime is where the sandbox's monotonic and boot clocks start (in
+// a time namespace of their own): the build host's uptime then does not
+// travel in the checkpoint, and the JVM's clocks at dump read about the
+// build's duration. A restoring host that has been up longer (any but one
+// booted in the last minute or so) sees them jump forward, never back;
+// see launcher/clock.go. Zero (no time namespace) on kernels without them.
+func sandboxUptime() time.Duration {
+	if !sandbox.TimeNamespaces() {
+		return 0
+	}
+	return time.Second
 }
 
 // appPID finds the application's PID, as its own PID namespace numbers it:

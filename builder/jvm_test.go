@@ -57,9 +57,7 @@ func TestParseMemory(t *testing.T) {
 }
 
 func TestLimitsOptions(t *testing.T) {
-	ok := func() Options {
-		return Options{Base: "oci-layout:x", Port: 8080, Outputs: []string{"oci-layout:y:z"}, CriuBundle: "c", Launcher: "l"}
-	}
+	ok := func() Options { return validOptions(t) }
 	o := ok()
 	if err := o.defaults(); err != nil || o.OnLimitsChange != "warn" {
 		t.Fatalf("defaults: %v, policy %q", err, o.OnLimitsChange)

@@ -77,6 +77,15 @@ type Options struct {
 	// differ from the build's: contract.LimitsChangeWarn (default) restores
 	// and says what differs, contract.LimitsChangeCold starts cold.
 	OnLimitsChange string
+	// OnEnvChange is what the launcher does when a container's
+	// environment differs from the build's (the restored JVM keeps the
+	// build's): contract.EnvChangeWarn (default) restores and names the
+	// variables, contract.EnvChangeCold starts cold so the new values apply.
+	OnEnvChange string
+	// CombinedOutput gives the application one pipe for stdout and
+	// stderr, as `2>&1` would; at restore both then go to the container's
+	// stdout (CRIU restores one pipe as one file).
+	CombinedOutput bool
 
 	// Outputs are image references to write (oci-layout:, docker-archive:),
 	// Push registry references to push to.
@@ -166,6 +175,12 @@ func (o *Options) defaults() error {
 	}
 	if err := contract.CheckLimitsPolicy(o.OnLimitsChange); err != nil {
 		return fmt.Errorf("--on-limits-change: %w", err)
+	}
+	if o.OnEnvChange == "" {
+		o.OnEnvChange = contract.EnvChangeWarn
+	}
+	if err := contract.CheckEnvPolicy(o.OnEnvChange); err != nil {
+		return fmt.Errorf("--on-env-change: %w", err)
 	}
 	if len(o.Outputs) == 0 && len(o.Push) == 0 {
 		return fmt.Errorf("nowhere to put the image: give --output or --push")

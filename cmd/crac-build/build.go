@@ -34,6 +34,8 @@ func buildCommand() *cli.Command {
 			&cli.Float64Flag{Name: "cpus", Usage: "run the app in the sandbox with this CPU limit (as docker run --cpus): the JVM sizes its threads for it"},
 			&cli.StringFlag{Name: "memory", Usage: "run the app in the sandbox with this memory limit, e.g. 512m or 2g (as docker run --memory): the JVM sizes its heap for it"},
 			&cli.StringFlag{Name: "network", Value: "none", Usage: "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"},
+			&cli.StringFlag{Name: "on-env-change", Value: "warn", Usage: "when a container's environment differs from the build's (the restored JVM keeps the build's): warn (restore, name the variables) or cold (start cold)"},
+			&cli.BoolFlag{Name: "combined-output", Usage: "give the app one pipe for stdout and stderr (2>&1); restored, both go to the container's stdout"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
 		}, appFlags("sandbox", "on the host in the sandbox's network")...),
 		Action: func(c *cli.Context) error {
@@ -56,6 +58,9 @@ func buildCommand() *cli.Command {
 				AllowConnections: c.Bool("allow-connections"),
 				Network:          c.String("network"),
 				RestoreSignal:    c.String("restore-signal"),
+
+				OnEnvChange:    c.String("on-env-change"),
+				CombinedOutput: c.Bool("combined-output"),
 
 				CPUs:           c.Float64("cpus"),
 				OnLimitsChange: c.String("on-limits-change"),

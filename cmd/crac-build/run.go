@@ -35,6 +35,9 @@ func runCommand() *cli.Command {
 			&cli.Float64Flag{Name: "cpus", Usage: "CPU limit of the container (as docker run --cpus)"},
 			&cli.StringFlag{Name: "memory", Usage: "memory limit of the container, e.g. 512m (as docker run --memory)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "grace between SIGTERM and SIGKILL when stopping"},
+			&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability to the defaults (Docker's plus CHECKPOINT_RESTORE), e.g. SYS_ADMIN (repeatable)"},
+			&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability from the defaults, e.g. CHECKPOINT_RESTORE (repeatable)"},
+			&cli.StringFlag{Name: "seccomp-profile", Usage: "a Docker-format seccomp profile (default: none), e.g. seccomp/crac-restore.json"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -56,6 +59,15 @@ func runCommand() *cli.Command {
 				CPUs:     c.Float64("cpus"),
 				Stdout:   os.Stdout,
 				Stderr:   os.Stderr,
+
+				SeccompProfile: c.String("seccomp-profile"),
+			}
+			if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
+				caps, err := runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop"))
+				if err != nil {
+					return err
+				}
+				o.Caps = caps
 			}
 			if m := c.String("memory"); m != "" {
 				n, err := builder.ParseMemory(m)
