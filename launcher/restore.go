@@ -36,12 +36,12 @@ type Options struct {
 	Args []string
 	// Env is the container's environment (os.Environ()).
 	Env []string
-
-	// limits reads the container's limits (default contract.ReadLimits).
-	limits func() (*contract.Limits, error)
 	// Self is the launcher's own executable, which probes clone3 in a
 	// child and enters a time namespace for criu (default os.Executable).
 	Self string
+
+	// limits reads the container's limits (default contract.ReadLimits).
+	limits func() (*contract.Limits, error)
 }
 
 func (o *Options) defaults() {
