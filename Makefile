@@ -87,7 +87,7 @@ demo: deps hello-image
 
 .PHONY: test
 test: deps all criu bases hello coordinated image
-	CRAC_E2E=1 $(GO) test -count=1 -timeout 60m ./...
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
 # The support matrix on its own: every JDK base x collector builds, restores
 # and serves; prints the table (also in build/matrix.md) and ends with
