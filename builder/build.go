@@ -150,7 +150,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		defer staged.Close()
 		mounts = append(mounts, secretsMount(staged.Dir))
 	}
-	args, runEnv := o.withAgent(withJVMFlags(cold), jvmEnv(cold, env))
+	jflags := checkpointFlags(cold, env)
+	args, runEnv := o.withAgent(withJVMFlags(cold, jflags), jvmEnv(cold, env, jflags))
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
 		args:    args,
@@ -175,6 +176,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	meta := newMetadata(contract.Command{Args: cold, Env: env, WorkDir: workDir}, &run.warmResult, timings, o.Version)
 	meta.Base = &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()}
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
+	meta.OnLimitsChange = o.OnLimitsChange
 	meta.OnEnvChange = o.OnEnvChange
 	ckTar := layers.NewTar()
 	skip := skipInDiff
@@ -349,6 +351,8 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		Stdout: out.stdout.w, Stderr: out.stderr.w,
 		Network: o.Network,
 		Uptime:  sandboxUptime(),
+
+		CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -449,22 +453,23 @@ func appPID(initPID int) (int, error) {
 	return strconv.Atoi(ns[len(ns)-1])
 }
 
-// withJVMFlags inserts JVMFlags after a direct java command.
-func withJVMFlags(cmd []string) []string {
+// withJVMFlags inserts flags (checkpointFlags) after a direct java
+// command: the command's own flags follow them and win.
+func withJVMFlags(cmd, flags []string) []string {
 	if path.Base(cmd[0]) != "java" {
 		return cmd
 	}
-	out := append([]string{cmd[0]}, JVMFlags...)
+	out := append([]string{cmd[0]}, flags...)
 	return append(out, cmd[1:]...)
 }
 
-// jvmEnv passes JVMFlags through JAVA_TOOL_OPTIONS when the command is not
+// jvmEnv passes flags through JAVA_TOOL_OPTIONS when the command is not
 // java itself (a script that starts it).
-func jvmEnv(cmd, env []string) []string {
+func jvmEnv(cmd, env, jflags []string) []string {
 	if path.Base(cmd[0]) == "java" {
 		return env
 	}
-	flags := strings.Join(JVMFlags, " ")
+	flags := strings.Join(jflags, " ")
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "JAVA_TOOL_OPTIONS="); ok {
 			out := append([]string{}, env...)

@@ -60,7 +60,7 @@ func TestWithJVMFlags(t *testing.T) {
 		{[]string{"javaw", "x"}, "javaw x"},
 	} {
 		in := append([]string(nil), tc.cmd...)
-		got := withJVMFlags(in)
+		got := withJVMFlags(in, JVMFlags)
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("withJVMFlags(%q) = %q, want %q", tc.cmd, got, tc.want)
 		}
@@ -93,7 +93,7 @@ func TestJVMEnv(t *testing.T) {
 		{"script, no env", []string{"/app/run.sh"}, nil, []string{"JAVA_TOOL_OPTIONS=" + flags}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := jvmEnv(tc.cmd, tc.env)
+			got := jvmEnv(tc.cmd, tc.env, JVMFlags)
 			if diff := cmp.Diff(got, tc.want); diff != "" {
 				t.Errorf("jvmEnv (-got +want):\n%s", diff)
 			}

@@ -46,6 +46,10 @@ type CheckpointOptions struct {
 	Logf func(format string, args ...any)
 	// Version is the builder's version, recorded in the metadata.
 	Version string
+
+	// OnLimitsChange is as in Options: the build step's container limits
+	// are the ones the JVM sized itself for.
+	OnLimitsChange string
 }
 
 // CheckpointResult describes a finished in-build checkpoint.
@@ -76,6 +80,9 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	co := coordOptions{agent: o.Agent, noAgent: o.NoAgent, onRestoreError: o.OnRestoreError}
 	if err := co.defaults(o.Launcher); err != nil {
 		return nil, err
+	}
+	if err := contract.CheckLimitsPolicy(o.OnLimitsChange); err != nil {
+		return nil, fmt.Errorf("--on-limits-change: %w", err)
 	}
 	if o.RestoreSignal != "" {
 		name, _, err := contract.ParseRestoreSignal(o.RestoreSignal)
@@ -132,7 +139,8 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	}
 	defer out.Close()
 	t0 := time.Now()
-	args, runEnv := co.withAgent(withJVMFlags(o.Cmd), jvmEnv(o.Cmd, env))
+	jflags := checkpointFlags(o.Cmd, env)
+	args, runEnv := co.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
 	o.Logf("starting %s", strings.Join(args, " "))
 	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps, args, runEnv, o.WorkDir, out)
 	if err != nil {
@@ -159,6 +167,7 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	}
 	meta := newMetadata(contract.Command{Args: o.Cmd, Env: env, WorkDir: o.WorkDir}, wr, timings, o.Version)
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
+	meta.OnLimitsChange = o.OnLimitsChange
 	mb, err := meta.Marshal()
 	if err != nil {
 		return nil, err

@@ -72,7 +72,7 @@ func assemble(base v1.Image, baseCfg *v1.ConfigFile, ls []*layers.Layer, meta *c
 // without reading the checkpoint layer.
 func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
 	h := sha256.Sum256([]byte(strings.Join(contract.ISAFeatures(m.Host.CPUFeatures), " ")))
-	return map[string]string{
+	l := map[string]string{
 		contract.LabelFormat:      strconv.Itoa(m.FormatVersion),
 		contract.LabelVersion:     m.Builder,
 		contract.LabelCriu:        m.Host.CriuVersion,
@@ -83,6 +83,13 @@ func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
 		contract.LabelCheckpoint:  strconv.FormatInt(rawCheckpoint, 10),
 		contract.LabelCreated:     m.Created.Format(time.RFC3339),
 	}
+	if m.JVM != nil && m.JVM.GC != "" {
+		l[contract.LabelGC] = m.JVM.GC
+	}
+	if m.Limits != nil {
+		l[contract.LabelLimits] = fmt.Sprintf("cpus=%d,memory=%d", m.Limits.CPUs, m.Limits.MemoryBytes)
+	}
+	return l
 }
 
 // ProvenanceLabels say where the image comes from: the base image (by the

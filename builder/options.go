@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +67,16 @@ type Options struct {
 	WarmupPath     string
 	// NoGC skips the GC and native heap trim before the dump.
 	NoGC bool
+	// CPUs and MemoryBytes limit the sandbox as the target deployment
+	// limits its container (`--cpus`, `--memory`): the JVM sizes its heap,
+	// GC and compiler threads from them at start, and the checkpoint keeps
+	// that. 0 means no limit (the build host's CPUs and memory).
+	CPUs        float64
+	MemoryBytes int64
+	// OnLimitsChange is what the launcher does when a container's limits
+	// differ from the build's: contract.LimitsChangeWarn (default) restores
+	// and says what differs, contract.LimitsChangeCold starts cold.
+	OnLimitsChange string
 	// OnEnvChange is what the launcher does when a container's
 	// environment differs from the build's (the restored JVM keeps the
 	// build's): contract.EnvChangeWarn (default) restores and names the
@@ -152,6 +164,18 @@ func (o *Options) defaults() error {
 	if o.Compression == "" {
 		o.Compression = layers.Zstd
 	}
+	if o.CPUs < 0 || o.MemoryBytes < 0 {
+		return fmt.Errorf("--cpus and --memory must not be negative")
+	}
+	if o.MemoryBytes > 0 && o.MemoryBytes < MinMemory {
+		return fmt.Errorf("--memory %d: a JVM needs at least %s", o.MemoryBytes, contract.HumanBytes(MinMemory))
+	}
+	if o.OnLimitsChange == "" {
+		o.OnLimitsChange = contract.LimitsChangeWarn
+	}
+	if err := contract.CheckLimitsPolicy(o.OnLimitsChange); err != nil {
+		return fmt.Errorf("--on-limits-change: %w", err)
+	}
 	if o.OnEnvChange == "" {
 		o.OnEnvChange = contract.EnvChangeWarn
 	}
@@ -208,6 +232,26 @@ const (
 	// DefaultWarmupTimeout bounds a warmup program.
 	DefaultWarmupTimeout = 10 * time.Minute
 )
+
+// MinMemory is the least --memory accepted: below it a JVM with a warmed
+// up application does not fit (HotSpot refuses heaps under 2 MB, and its
+// code cache, metaspace and thread stacks take tens of MB more).
+const MinMemory = 64 << 20
+
+// ParseMemory parses a memory size as `docker run --memory` takes it: a
+// number of bytes with an optional unit b, k, m or g (powers of 1024,
+// case-insensitive; "kb", "mib" and the like too), e.g. "512m", "1.5g".
+func ParseMemory(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r >= 'a' && r <= 'z' })
+	unit := strings.TrimSuffix(strings.TrimSuffix(t[len(num):], "ib"), "b")
+	mult := map[string]float64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[unit]
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || v < 0 || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("memory size %q: want a number with an optional unit b, k, m or g (e.g. 512m)", s)
+	}
+	return int64(v * mult), nil
+}
 
 // ParseCommand parses a command given as a JSON array (["java","-jar",
 // "app.jar"]) or as a string split like a shell would (quotes and

@@ -309,6 +309,7 @@ func newMetadata(cold contract.Command, r *warmResult, timings map[string]int64,
 		Timings:       timings,
 		Coordination:  r.coord,
 	}
+	meta.JVM, meta.Limits = rep.JVM, rep.Limits
 	eff, _ := contract.ParseCapMask(rep.Process.CapEff)
 	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
 	return meta

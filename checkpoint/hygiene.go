@@ -431,7 +431,6 @@ func unixSockets(root int, tree map[uint64]int) ([]contract.Socket, error) {
 
 // jcmd outputs parsed by JVMMemory.
 var (
-	reHeapTotal  = regexp.MustCompile(`total (\d+)K, used (\d+)K`)
 	reMetaspace  = regexp.MustCompile(`(?m)^\s*Metaspace\s+used (\d+)K, committed (\d+)K`)
 	reCodeUsed   = regexp.MustCompile(`\bused=(\d+)Kb`)
 	reNMTSection = regexp.MustCompile(`(?m)^-\s+(.+?) \(reserved=(\d+)KB, committed=(\d+)KB\)`)
@@ -553,18 +552,13 @@ func atoi64(s string) int64 {
 	return n
 }
 
-// parseHeapInfo reads GC.heap_info: one "total NK, used NK" line per heap
-// (G1) or generation (Serial, Parallel), and the Metaspace line.
+// parseHeapInfo reads GC.heap_info: the heap's or its generations' sizes
+// in the formats of every collector and JDK (see heapSizes), and the
+// Metaspace line.
 func parseHeapInfo(out string, m *contract.Memory) {
-	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "Metaspace") || strings.Contains(line, "class space") {
-			continue
-		}
-		if g := reHeapTotal.FindStringSubmatch(line); g != nil {
-			m.HeapCommittedKiB += atoi64(g[1])
-			m.HeapUsedKiB += atoi64(g[2])
-		}
-	}
+	used, committed := heapSizes(out)
+	m.HeapUsedKiB += used >> 10
+	m.HeapCommittedKiB += committed >> 10
 	if g := reMetaspace.FindStringSubmatch(out); g != nil {
 		m.MetaspaceUsedKiB = atoi64(g[1])
 		m.MetaspaceCommittedKiB = atoi64(g[2])

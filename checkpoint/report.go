@@ -9,9 +9,11 @@ import (
 	"github.com/crac-build/crac-build/hotspot"
 )
 
-// SettleTime is how long the pre-dump steps wait after the GC and heap
-// trim: G1 uncommits freed regions in the background, and a dump taken at
-// once still holds them (ENVIRONMENT.md measured ~1.5 s).
+// SettleTime is how long the pre-dump steps wait at least after the GC
+// and heap trim: G1 uncommits freed regions in the background, and a dump
+// taken at once still holds them (ENVIRONMENT.md measured ~1.5 s). Then
+// they wait until the process's RSS stops falling (see settle), up to
+// SettleMax.
 const SettleTime = 1500 * time.Millisecond
 
 // PrepareOptions select the pre-dump steps.
@@ -19,7 +21,8 @@ type PrepareOptions struct {
 	PID int
 	// GC runs a full GC and trims the native heap through the attach API.
 	GC bool
-	// Settle is the pause after GC; 0 means SettleTime when GC is set.
+	// Settle is a fixed pause after GC; 0 means at least SettleTime, then
+	// until the RSS has settled.
 	Settle time.Duration
 	// AllowConnections lets the dump go ahead although the tree holds
 	// established TCP connections to peers outside it (the dump closes
@@ -39,6 +42,11 @@ type Report struct {
 	// Hygiene is the inventory taken just before the dump; its Warnings
 	// are the same as the report's.
 	Hygiene *contract.Hygiene `json:"hygiene,omitempty"`
+
+	// JVM is what the JVM chose at start and what the pre-dump steps left
+	// of its memory; Limits are the sandbox's, as seen inside it.
+	JVM    *contract.JVMInfo `json:"jvm,omitempty"`
+	Limits *contract.Limits  `json:"limits,omitempty"`
 }
 
 // PrepareAndDump runs the pre-dump steps, records the process's facts,
@@ -56,22 +64,52 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 		r.Warnings = append(r.Warnings, fmt.Sprintf("attach to JVM %d failed, no GC before dump: %v", p.PID, err))
 		p.GC, jvm = false, false
 	}
+	if r.JVMVersion != "" {
+		var warns []string
+		r.JVM, warns = describeJVM(ctx, p.PID)
+		r.Warnings = append(r.Warnings, warns...)
+	} else {
+		r.JVM = &contract.JVMInfo{}
+	}
+	r.JVM.RSSBeforeKiB, _ = rssKiB(p.PID)
 	if p.GC {
-		if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("GC.run: %v", err))
+		for i := 0; i < gcRuns(r.JVM); i++ {
+			if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("GC.run: %v", err))
+				break
+			}
 		}
 		if _, err := hotspot.Jcmd(ctx, p.PID, "System.trim_native_heap"); err != nil {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("System.trim_native_heap: %v", err))
 		}
-		settle := p.Settle
-		if settle == 0 {
-			settle = SettleTime
+		var waited time.Duration
+		if p.Settle > 0 {
+			select {
+			case <-time.After(p.Settle):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			waited = p.Settle
+		} else {
+			var err error
+			waited, err = settle(ctx, func() (int64, error) { return rssKiB(p.PID) }, SettleTime, settleQuietFor(r.JVM), SettleMax)
+			if err != nil {
+				return nil, fmt.Errorf("waiting for the JVM's memory to settle: %w", err)
+			}
 		}
-		select {
-		case <-time.After(settle):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		r.JVM.SettleMs = waited.Milliseconds()
+	}
+	r.JVM.RSSAfterKiB, _ = rssKiB(p.PID)
+	if l, err := contract.ReadLimits(); err == nil {
+		r.Limits = l
+		// The JVM computes its processor count from the same files
+		// (JDK 17+: CPUs it may run on, capped by the quota rounded up),
+		// unless told otherwise (-XX:ActiveProcessorCount).
+		if r.JVMVersion != "" && r.JVM.ActiveProcessors <= 0 {
+			r.JVM.ActiveProcessors = l.CPUs
 		}
+	} else {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("reading the sandbox's limits: %v", err))
 	}
 	// The JVM's own view of its memory, while the attach listener runs.
 	var mem contract.Memory

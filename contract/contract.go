@@ -37,6 +37,10 @@ const (
 	LabelCPUFeatures = "dev.crac-build.cpu-features-sha256"
 	LabelCheckpoint  = "dev.crac-build.checkpoint-raw-bytes"
 	LabelCreated     = "dev.crac-build.created"
+	// LabelGC names the JVM's collector; LabelLimits the processor count
+	// and memory (bytes) the JVM sized itself for: "cpus=2,memory=1073741824".
+	LabelGC     = "dev.crac-build.gc"
+	LabelLimits = "dev.crac-build.limits"
 )
 
 // Environment variables the launcher reads at container start.
@@ -153,6 +157,14 @@ type Metadata struct {
 	// TCPClose is true when the dump closed established TCP connections
 	// (--tcp-close); the restore must use the same option.
 	TCPClose bool `json:"tcpClose"`
+	// JVM is what the JVM chose at its start (collector, processors, heap)
+	// and what the pre-dump steps left of its memory.
+	JVM *JVMInfo `json:"jvm,omitempty"`
+	// Limits are the build sandbox's CPU and memory limits, as seen inside
+	// it; OnLimitsChange is what the launcher does when a container's
+	// differ: LimitsChangeWarn (also when empty) or LimitsChangeCold.
+	Limits         *Limits `json:"limits,omitempty"`
+	OnLimitsChange string  `json:"onLimitsChange,omitempty"`
 	// OnEnvChange is EnvChangeWarn (also when empty) or EnvChangeCold.
 	OnEnvChange string `json:"onEnvChange,omitempty"`
 	// Timings of the build steps, in milliseconds, by step name.
@@ -190,6 +202,9 @@ func Parse(b []byte) (*Metadata, error) {
 	}
 	if len(m.Cold.Args) == 0 {
 		return nil, fmt.Errorf("checkpoint metadata has no cold command")
+	}
+	if err := CheckLimitsPolicy(m.OnLimitsChange); err != nil {
+		return nil, fmt.Errorf("checkpoint metadata: %w", err)
 	}
 	if err := CheckEnvPolicy(m.OnEnvChange); err != nil {
 		return nil, fmt.Errorf("checkpoint metadata: %w", err)

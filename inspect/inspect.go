@@ -80,6 +80,14 @@ type Info struct {
 	Base *contract.BaseImage `json:"base,omitempty"`
 
 	Metadata *contract.Metadata `json:"metadata,omitempty"`
+
+	// JVM is what the JVM chose at its start (collector, processors, max
+	// heap) and what the pre-dump steps left; Limits the CPU and memory
+	// limits it was built under, OnLimitsChange the launcher's policy when
+	// a container's differ.
+	JVM            *contract.JVMInfo `json:"jvm,omitempty"`
+	Limits         *contract.Limits  `json:"limits,omitempty"`
+	OnLimitsChange string            `json:"onLimitsChange,omitempty"`
 }
 
 // Image inspects the image at ref.
@@ -168,6 +176,10 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 	info.ColdCommand = m.Cold.Args
 	w := m.Warmup
 	info.Warmup = &w
+	info.JVM, info.Limits, info.OnLimitsChange = m.JVM, m.Limits, m.OnLimitsChange
+	if m.Limits != nil && info.OnLimitsChange == "" {
+		info.OnLimitsChange = contract.LimitsChangeWarn
+	}
 	c := &Checkpoint{CompressedBytes: info.Layers[ck].Size, RawBytes: raw, ImageFiles: len(m.Images)}
 	c.Compression = compressionOf(types.MediaType(info.Layers[ck].MediaType))
 	for _, f := range m.Images {

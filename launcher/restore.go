@@ -39,6 +39,9 @@ type Options struct {
 	// Self is the launcher's own executable, which probes clone3 in a
 	// child and enters a time namespace for criu (default os.Executable).
 	Self string
+
+	// limits reads the container's limits (default contract.ReadLimits).
+	limits func() (*contract.Limits, error)
 }
 
 func (o *Options) defaults() {
@@ -66,7 +69,8 @@ type Plan struct {
 	Reason  error // nil: try a restore
 	Timeout time.Duration
 	// Warnings are for the log when the restore goes ahead (e.g. the
-	// environment differs from the build's under the warn policy).
+	// environment or the container's limits differ from the build's under
+	// the warn policy).
 	Warnings []string
 	// TimeNS, if set, makes criu and the restored JVM run in a new time
 	// namespace whose clocks continue from the dump's.
@@ -129,6 +133,9 @@ func Check(opts Options) *Plan {
 func (p *Plan) checkAll(env map[string]string) error {
 	m, opts := p.Meta, p.Opts
 	if err := p.step("environment", func() error { return p.checkEnv(env) }); err != nil {
+		return err
+	}
+	if err := p.step("limits", p.checkLimits); err != nil {
 		return err
 	}
 	if a := contract.Arch(); m.Host.Arch != "" && a != m.Host.Arch {

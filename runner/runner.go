@@ -66,6 +66,11 @@ type Options struct {
 	Progress progress.Func
 	// Stdout and Stderr receive the container's output.
 	Stdout, Stderr io.Writer
+
+	// CPUs and MemoryBytes limit the container (0: no limit), as
+	// `docker run --cpus --memory` does.
+	CPUs        float64
+	MemoryBytes int64
 }
 
 // Run is a running container.
@@ -168,6 +173,8 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		Uptime:  o.Uptime,
 		Stdout:  orDiscard(o.Stdout),
 		Stderr:  lw,
+
+		CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

@@ -39,6 +39,12 @@ type Config struct {
 	Hostname string
 	Mounts   []specs.Mount
 	Seccomp  *specs.LinuxSeccomp
+	// CPUs and MemoryBytes limit the container as `docker run --cpus
+	// --memory` does (a CFS quota over a 100 ms period, a memory cgroup
+	// limit); 0 means no limit. The JVM sizes its heap, GC and compiler
+	// threads from them at start.
+	CPUs        float64
+	MemoryBytes int64
 	// Uptime, if set, starts the container in its own time namespace
 	// whose CLOCK_MONOTONIC reads Uptime (rounded up to a second) at
 	// start, as on a host that booted Uptime ago (CLOCK_BOOTTIME stays

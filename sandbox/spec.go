@@ -65,6 +65,9 @@ func spec(cfg *Config) *specs.Spec {
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			// The container's own cgroups, read-only, as Docker and podman
+			// mount them: the JVM (and the launcher) read their limits there.
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 		}, cfg.Mounts...),
 		Linux: &specs.Linux{
 			Namespaces: []specs.LinuxNamespace{
@@ -80,7 +83,8 @@ func spec(cfg *Config) *specs.Spec {
 			ReadonlyPaths: []string{
 				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 			},
-			Seccomp: cfg.Seccomp,
+			Seccomp:   cfg.Seccomp,
+			Resources: resources(cfg.CPUs, cfg.MemoryBytes),
 		},
 	}
 	if cfg.Network == NetworkHost {
@@ -94,4 +98,25 @@ func spec(cfg *Config) *specs.Spec {
 		s.Linux.Namespaces = ns
 	}
 	return s
+}
+
+// CPUPeriod is the CFS period of a CPU limit, in microseconds: Docker's
+// and podman's (100 ms), so that --cpus N means the same quota everywhere.
+const CPUPeriod = 100000
+
+// resources are the cgroup limits of cpus CPUs and memory bytes (0: none).
+func resources(cpus float64, memory int64) *specs.LinuxResources {
+	if cpus <= 0 && memory <= 0 {
+		return nil
+	}
+	r := &specs.LinuxResources{}
+	if cpus > 0 {
+		period := uint64(CPUPeriod)
+		quota := int64(cpus * CPUPeriod)
+		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	if memory > 0 {
+		r.Memory = &specs.LinuxMemory{Limit: &memory}
+	}
+	return r
 }

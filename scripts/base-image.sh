@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # base-image.sh OUTDIR TAG
 #
-# Builds the crac-build base image: Debian bookworm (mmdebstrap, minbase) with
-# the OpenJDK 17 headless JRE, and stores it as TAG in the OCI image layout
-# OUTDIR (usable as oci-layout:OUTDIR:TAG).
+# Builds a crac-build base image: Debian (mmdebstrap, minbase) with an OpenJDK
+# headless JRE, and stores it as TAG in the OCI image layout OUTDIR (usable as
+# oci-layout:OUTDIR:TAG). The flavor (BASE_FLAVOR, default: the TAG) chooses
+# the JDK and the Debian suite that has it:
+#
+#   jre17     OpenJDK 17 from Debian 12 bookworm (also any other flavor)
+#   jre21     OpenJDK 21 from Debian 13 trixie
+#   jre25     OpenJDK 25 from Debian 13 trixie
 #
 #   scripts/base-image.sh build/base jre17
+#   scripts/base-image.sh build/base jre21
 #
 # Caching (under build/cache/ of the repository):
 #   base-TAG.rootfs.tar       rootfs tarball written by mmdebstrap
@@ -26,6 +32,8 @@
 #   BASE_ARCH          dpkg architecture (default: the host's; amd64 and arm64
 #                      map 1:1 to OCI names; foreign ones need qemu binfmt)
 #   BASE_FORCE=1       rebuild even if the cache is valid
+#   BASE_FLAVOR        jre17, jre21 or jre25 (default: TAG)
+#   BASE_CACHE         cache directory (default: build/cache of the repository)
 #
 # Needs: mmdebstrap (as root it uses chroot; otherwise unshare), go, flock,
 # sha256sum.
@@ -39,9 +47,18 @@ else
 	MODE=build
 fi
 
-SUITE=bookworm
+# The flavor picks the JDK and the suite. Build mode takes it from the TAG
+# argument; the customize hook gets it through the environment.
+if [[ $MODE == build ]]; then
+	BASE_FLAVOR=${BASE_FLAVOR:-${2:-}}
+fi
+case ${BASE_FLAVOR:-} in
+jre21) SUITE=trixie JDK=21 ;;
+jre25) SUITE=trixie JDK=25 ;;
+*) SUITE=bookworm JDK=17 ;;
+esac
 VARIANT=minbase
-PACKAGES=(openjdk-17-jre-headless)
+PACKAGES=("openjdk-$JDK-jre-headless")
 # Fixed default so that two runs against the same mirror state give the same
 # bytes. 2025-05-20T00:00:00Z.
 : "${SOURCE_DATE_EPOCH:=1747699200}"
@@ -49,7 +66,7 @@ export SOURCE_DATE_EPOCH
 BASE_MIRROR=${BASE_MIRROR:-http://deb.debian.org/debian}
 BASE_SECURITY=${BASE_SECURITY:-http://deb.debian.org/debian-security}
 ARCH=${BASE_ARCH:-$(dpkg --print-architecture)}
-JAVA_HOME_IN_IMAGE=/usr/lib/jvm/java-17-openjdk-${ARCH}
+JAVA_HOME_IN_IMAGE=/usr/lib/jvm/java-$JDK-openjdk-${ARCH}
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # dpkg filters: no documentation (except copyright notices), man/info pages or
@@ -174,7 +191,7 @@ SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(cd "$(dirname "$SCRIPT")/.." && pwd)
 mkdir -p "$(dirname "$OUTDIR")"
 OUTDIR=$(cd "$(dirname "$OUTDIR")" && pwd)/$(basename "$OUTDIR")
-CACHE=$REPO/build/cache
+CACHE=${BASE_CACHE:-$REPO/build/cache}
 mkdir -p "$CACHE"
 
 ROOTFS=$CACHE/base-$TAG.rootfs.tar
@@ -229,7 +246,7 @@ else
 	# shellcheck disable=SC2016 # $1 is expanded by the hook shell
 	mm_args+=(--essential-hook='mkdir -p "$1/usr/share/man/man1"')
 	# The hook re-enters this script; variables it needs go via the env.
-	mm_args+=(--customize-hook="BASE_PACKAGES_OUT='$tmp_pkgs' BASE_ARCH='$ARCH' bash '$SCRIPT' --customize \"\$1\"")
+	mm_args+=(--customize-hook="BASE_PACKAGES_OUT='$tmp_pkgs' BASE_ARCH='$ARCH' BASE_FLAVOR='$BASE_FLAVOR' bash '$SCRIPT' --customize \"\$1\"")
 	mmdebstrap "${mm_args[@]}" "$SUITE" "$tmp_tar" "${SOURCES[@]}"
 	[[ -s $tmp_tar ]] || die "mmdebstrap produced no tarball"
 	chmod 0644 "$tmp_tar" "$tmp_pkgs"

@@ -31,6 +31,7 @@ func appFlags(where, scriptWhere string) []cli.Flag {
 		&cli.BoolFlag{Name: "no-agent", Usage: "run the app without the crac-build agent: org.crac Resources are not notified"},
 		&cli.StringFlag{Name: "on-restore-error", Value: "cold", Usage: "when a Resource's afterRestore fails at container start: cold (kill the restored JVM, start cold) or continue"},
 		&cli.BoolFlag{Name: "allow-connections", Usage: "checkpoint although the app holds TCP connections to peers outside its process tree (they are closed)"},
+		&cli.StringFlag{Name: "on-limits-change", Value: "warn", Usage: "when a container's CPU or memory limits differ from the build's (the restored JVM keeps its sizing): warn (restore, say what differs) or cold (start cold)"},
 		&cli.StringFlag{Name: "restore-signal", Usage: "signal the launcher sends to the app after each restore: SIGUSR1 or SIGWINCH (the app must catch it)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the app's output while it runs in the " + where},
 	}

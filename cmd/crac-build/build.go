@@ -31,6 +31,8 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform base (default: this host's; another architecture is refused)"},
 			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for older runtimes"},
 			&cli.StringSliceFlag{Name: "secret", Usage: "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"},
+			&cli.Float64Flag{Name: "cpus", Usage: "run the app in the sandbox with this CPU limit (as docker run --cpus): the JVM sizes its threads for it"},
+			&cli.StringFlag{Name: "memory", Usage: "run the app in the sandbox with this memory limit, e.g. 512m or 2g (as docker run --memory): the JVM sizes its heap for it"},
 			&cli.StringFlag{Name: "network", Value: "none", Usage: "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"},
 			&cli.StringFlag{Name: "on-env-change", Value: "warn", Usage: "when a container's environment differs from the build's (the restored JVM keeps the build's): warn (restore, name the variables) or cold (start cold)"},
 			&cli.BoolFlag{Name: "combined-output", Usage: "give the app one pipe for stdout and stderr (2>&1); restored, both go to the container's stdout"},
@@ -56,8 +58,19 @@ func buildCommand() *cli.Command {
 				AllowConnections: c.Bool("allow-connections"),
 				Network:          c.String("network"),
 				RestoreSignal:    c.String("restore-signal"),
-				OnEnvChange:      c.String("on-env-change"),
-				CombinedOutput:   c.Bool("combined-output"),
+
+				OnEnvChange:    c.String("on-env-change"),
+				CombinedOutput: c.Bool("combined-output"),
+
+				CPUs:           c.Float64("cpus"),
+				OnLimitsChange: c.String("on-limits-change"),
+			}
+			if m := c.String("memory"); m != "" {
+				n, err := builder.ParseMemory(m)
+				if err != nil {
+					return fmt.Errorf("--memory: %w", err)
+				}
+				o.MemoryBytes = n
 			}
 			for _, sec := range c.StringSlice("secret") {
 				s, err := secrets.Parse(sec)

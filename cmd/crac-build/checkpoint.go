@@ -44,6 +44,8 @@ and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
 				RestoreSignal:    c.String("restore-signal"),
 				AppOutput:        appOutput(c),
 				Version:          version,
+
+				OnLimitsChange: c.String("on-limits-change"),
 			}
 			if err := checkEnv(o.Env); err != nil {
 				return err

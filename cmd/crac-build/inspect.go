@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/inspect"
 	"github.com/crac-build/crac-build/registry"
 )
@@ -73,6 +74,7 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 		if m := info.Metadata; m != nil {
 			fmt.Fprintf(tw, "process\tPID %d, %d threads, RSS %s\n", m.Process.PID, m.Process.Threads, humanBytes(m.Process.RSSKiB*1024))
 		}
+		writeJVM(tw, info)
 		if wu := info.Warmup; wu != nil {
 			s := fmt.Sprintf("ready after %d ms; warmup %d ms", wu.ReadyAfterMs, wu.DurationMs)
 			if wu.Script != "" {
@@ -136,4 +138,44 @@ func wrapWords(words []string, width int) []string {
 		lines = append(lines, cur)
 	}
 	return lines
+}
+
+// writeJVM prints what the JVM sized at its start, under which limits, and
+// what the pre-dump steps left of its memory.
+func writeJVM(w io.Writer, info *inspect.Info) {
+	if j := info.JVM; j != nil && j.GC != "" {
+		s := j.GC
+		if j.ActiveProcessors > 0 {
+			s += fmt.Sprintf(", %d processors", j.ActiveProcessors)
+		}
+		if j.MaxHeapBytes > 0 {
+			s += ", max heap " + contract.HumanBytes(j.MaxHeapBytes)
+		}
+		fmt.Fprintf(w, "GC\t%s\n", s)
+		if j.RSSBeforeKiB > 0 {
+			s := fmt.Sprintf("RSS %s -> %s", humanBytes(j.RSSBeforeKiB*1024), humanBytes(j.RSSAfterKiB*1024))
+			if m := info.Metadata; m != nil && m.Hygiene != nil && m.Hygiene.Memory.HeapCommittedKiB > 0 {
+				s += fmt.Sprintf("; heap %s used, %s committed", humanBytes(m.Hygiene.Memory.HeapUsedKiB<<10), humanBytes(m.Hygiene.Memory.HeapCommittedKiB<<10))
+			}
+			if j.SettleMs > 0 {
+				s += fmt.Sprintf("; settled in %.1f s", float64(j.SettleMs)/1000)
+			}
+			fmt.Fprintf(w, "pre-dump\t%s\n", s)
+		}
+	}
+	if l := info.Limits; l != nil {
+		cpus := fmt.Sprintf("%d CPUs", l.CPUs)
+		if l.CPUQuota > 0 {
+			cpus += fmt.Sprintf(" (--cpus %g)", l.CPUQuota)
+		} else {
+			cpus += " (no limit)"
+		}
+		mem := contract.HumanBytes(l.MemoryBytes)
+		if l.MemoryLimitBytes > 0 {
+			mem += " (--memory)"
+		} else {
+			mem += " (no limit: the build host's)"
+		}
+		fmt.Fprintf(w, "limits\t%s, memory %s; when a container's differ: %s\n", cpus, mem, info.OnLimitsChange)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
 )
@@ -31,6 +32,8 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON result (mode, ready_ms, reason) and stop the container"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
 			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)"},
+			&cli.Float64Flag{Name: "cpus", Usage: "CPU limit of the container (as docker run --cpus)"},
+			&cli.StringFlag{Name: "memory", Usage: "memory limit of the container, e.g. 512m (as docker run --memory)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "grace between SIGTERM and SIGKILL when stopping"},
 			&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability to the defaults (Docker's plus CHECKPOINT_RESTORE), e.g. SYS_ADMIN (repeatable)"},
 			&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability from the defaults, e.g. CHECKPOINT_RESTORE (repeatable)"},
@@ -53,6 +56,7 @@ func runCommand() *cli.Command {
 				Runtime:  c.String("runtime"),
 				CacheDir: c.String("cache-dir"),
 				Insecure: c.Bool("insecure"),
+				CPUs:     c.Float64("cpus"),
 				Stdout:   os.Stdout,
 				Stderr:   os.Stderr,
 
@@ -64,6 +68,13 @@ func runCommand() *cli.Command {
 					return err
 				}
 				o.Caps = caps
+			}
+			if m := c.String("memory"); m != "" {
+				n, err := builder.ParseMemory(m)
+				if err != nil {
+					return fmt.Errorf("--memory: %w", err)
+				}
+				o.MemoryBytes = n
 			}
 			pl, err := registry.ParsePlatform(c.String("platform"))
 			if err != nil {
