@@ -216,6 +216,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 // RuntimeTar is the runtime layer: the launcher and the CRIU bundle. It is
 // the same for every image built with the same bundle and launcher.
 func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
+	// A symlinked bundle (a git worktree's build/criu pointing at another
+	// checkout's) would land in the image as a dangling link: add its target.
+	if r, err := filepath.EvalSymlinks(bundle); err == nil {
+		bundle = r
+	}
+	if r, err := filepath.EvalSymlinks(launcher); err == nil {
+		launcher = r
+	}
 	t := layers.NewTar()
 	if err := t.AddHost(launcher, contract.LauncherPath); err != nil {
 		return nil, fmt.Errorf("adding launcher: %w", err)
