@@ -48,6 +48,12 @@ const (
 	EnvRestoreTimeout = "CRAC_RESTORE_TIMEOUT"
 	// EnvDebug makes the launcher print its checks and keep the CRIU log.
 	EnvDebug = "CRAC_DEBUG"
+	// EnvVerify=before checksums the CRIU image files (and probes criu)
+	// before the restore starts, instead of while CRIU reads them.
+	EnvVerify = "CRAC_VERIFY"
+	// EnvPrefetch=off stops the launcher from reading the CRIU bundle and
+	// the files the JVM maps into the page cache ahead of the restore.
+	EnvPrefetch = "CRAC_PREFETCH"
 )
 
 // Command is how to start the application cold.

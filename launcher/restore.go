@@ -61,6 +61,10 @@ type Plan struct {
 	WorkDir string
 	Reason  error // nil: try a restore
 	Timeout time.Duration
+	// verify, if set, finishes the checks still running when Check
+	// returned (the image checksums); Restore lets the restored process
+	// resume only if it returns nil.
+	verify func() error
 }
 
 // Check reads the metadata and checks, cheapest first, everything a restore
@@ -96,29 +100,52 @@ func Check(opts Options) *Plan {
 		}
 		p.Timeout = d
 	}
-	p.Reason = checkAll(m, opts)
+	if !strings.EqualFold(env[contract.EnvPrefetch], "off") {
+		prefetch(m, opts)
+	}
+	p.verify, p.Reason = checkAll(m, opts, strings.EqualFold(env[contract.EnvVerify], "before"))
 	return p
 }
 
-func checkAll(m *contract.Metadata, opts Options) error {
+// checkAll runs the checks. The image checksums are the slow one (~10 ms
+// per 100 MB from the page cache, much longer from disk): by default they
+// run while CRIU restores (the returned verify waits for them, and the
+// restored process resumes only if they pass); with before set, they run
+// here, side by side with a criu start-up probe, as the launcher first did.
+func checkAll(m *contract.Metadata, opts Options, before bool) (verify func() error, err error) {
 	if a := contract.Arch(); m.Host.Arch != "" && a != m.Host.Arch {
-		return fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a)
+		return nil, fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a)
 	}
 	if err := checkCaps(m); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkCPU(m); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkPIDs(m); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkOpenFiles(m); err != nil {
-		return err
+		return nil, err
 	}
-	// The two slow checks run side by side: criu's own start-up and
-	// hashing the image files (which also pulls them into the page cache
-	// for the restore that follows).
+	if !before {
+		if _, err := os.Stat(opts.CriuPath); err != nil {
+			return nil, fmt.Errorf("criu bundle: %w", err)
+		}
+		if err := checkImageSizes(m, opts.ImagesDir); err != nil {
+			return nil, err
+		}
+		// The restore itself shows whether the bundle runs; the checksums
+		// are compared while CRIU reads the same files.
+		done := make(chan error, 1)
+		go func() { done <- checkImages(m, opts.ImagesDir) }()
+		var once sync.Once
+		var verr error
+		return func() error { once.Do(func() { verr = <-done }); return verr }, nil
+	}
+	// The two slow checks side by side: criu's own start-up and hashing the
+	// image files (which also pulls them into the page cache for the
+	// restore that follows).
 	var wg sync.WaitGroup
 	var criuErr, imgErr error
 	wg.Add(2)
@@ -126,9 +153,66 @@ func checkAll(m *contract.Metadata, opts Options) error {
 	go func() { defer wg.Done(); imgErr = checkImages(m, opts.ImagesDir) }()
 	wg.Wait()
 	if criuErr != nil {
-		return criuErr
+		return nil, criuErr
 	}
-	return imgErr
+	return nil, imgErr
+}
+
+// checkImageSizes compares only the sizes of the image files: cheap, and it
+// catches a truncated layer before CRIU reads it.
+func checkImageSizes(m *contract.Metadata, dir string) error {
+	if len(m.Images) == 0 {
+		return fmt.Errorf("checkpoint metadata lists no image files")
+	}
+	for _, f := range m.Images {
+		fi, err := os.Stat(filepath.Join(dir, f.Name))
+		if err != nil {
+			return fmt.Errorf("checkpoint file %s: %w", f.Name, err)
+		}
+		if fi.Size() != f.Size {
+			return fmt.Errorf("checkpoint file %s has %d bytes, expected %d (truncated or damaged)", f.Name, fi.Size(), f.Size)
+		}
+	}
+	return nil
+}
+
+// prefetchMaxFile bounds the files prefetch reads whole: the JVM maps big
+// files (lib/modules, ~130 MB) of which it touches a few pages, and reading
+// them would take the disk from the files the restore needs now.
+const prefetchMaxFile = 64 << 20
+
+// prefetch asks the kernel to read, in the background, the files a restore
+// needs next into the page cache: the CRIU bundle (criu and its libraries,
+// which the loader maps at exec) and the files the JVM maps (libjvm.so, the
+// CDS archive, jars), which the restored JVM touches as it resumes. On a
+// node that has just pulled the image the cache is cold, and each of those
+// page faults would otherwise wait for the disk in turn. The image files
+// need no prefetch: the checksums read them.
+func prefetch(m *contract.Metadata, opts Options) {
+	var paths []string
+	_ = filepath.WalkDir(filepath.Dir(opts.CriuPath), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	for _, f := range m.OpenFiles {
+		if f.Mapped && f.Size <= prefetchMaxFile {
+			paths = append(paths, f.Path)
+		}
+	}
+	go func() {
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			// WILLNEED starts the reads and returns; the page cache
+			// serves whoever needs the pages first.
+			_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
+			f.Close()
+		}
+	}()
 }
 
 // unprivilegedCaps are what CRIU needs to restore in --unprivileged mode.
@@ -321,6 +405,7 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		Inherit:   inherit,
 		TCPClose:  p.Meta.TCPClose,
 		Timeout:   p.Timeout,
+		Gate:      p.verify,
 	})
 	if err != nil || os.Getenv(contract.EnvDebug) == "" {
 		// On failure the reason already carries the log's last error.
