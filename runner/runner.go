@@ -56,6 +56,8 @@ type Run struct {
 	reason string
 	seen   chan struct{}
 	once   sync.Once
+
+	launcherMs float64 // guarded by mu
 }
 
 // Start pulls or opens the image, unpacks it (cached by digest), and starts
@@ -154,6 +156,9 @@ func (r *Run) watch(line string) {
 	switch {
 	case strings.HasPrefix(line, "crac-launch: restored in "):
 		mode = "restored"
+		r.mu.Lock()
+		r.launcherMs = parseLauncherMs(line)
+		r.mu.Unlock()
 	case strings.HasPrefix(line, "crac-launch: cold start: "):
 		mode, reason = "cold", strings.TrimPrefix(line, "crac-launch: cold start: ")
 	default:
@@ -173,6 +178,14 @@ func (r *Run) Mode() (string, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mode, r.reason
+}
+
+// LauncherMs is the launcher's own restore time ("restored in N ms"), 0
+// before it said so or when it started cold.
+func (r *Run) LauncherMs() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.launcherMs
 }
 
 // WaitMode waits up to d for the launcher's verdict.
