@@ -16,6 +16,7 @@ import (
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
 )
 
@@ -397,7 +398,7 @@ func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache strin
 
 // finish computes the medians, ratios and the headline.
 func finish(a *AppResult, steadyFrom int) {
-	var def, cold *Row
+	var def, cold, defDropped *Row
 	for i := range a.Rows {
 		r := &a.Rows[i]
 		var ok []Start
@@ -429,9 +430,11 @@ func finish(a *AppResult, steadyFrom int) {
 			r.SeriesMs = MedianSeries(series)
 		}
 		switch {
-		case r.Name == DefaultVariant:
+		case r.Name == DefaultVariant && r.ColdCache:
+			defDropped = r
+		case r.Name == DefaultVariant && def == nil:
 			def = r
-		case r.Name == ColdVariant:
+		case r.Name == ColdVariant && !r.ColdCache && cold == nil:
 			cold = r
 		}
 	}
@@ -444,10 +447,16 @@ func finish(a *AppResult, steadyFrom int) {
 			}
 			r.VsDefault = Ratio(r.ReadyMs, exp.ReadyMs)
 		}
-		if def != nil && !r.Cold && r.Desc == "" {
-			r.VsDefault = Ratio(r.ReadyMs, def.ReadyMs)
+		// Rows are compared with the default row of the same page-cache
+		// state.
+		ref := def
+		if r.ColdCache {
+			ref = defDropped
 		}
-		if cold != nil && !r.Cold && r.Desc == "" {
+		if ref != nil && !r.Cold && r.Desc == "" {
+			r.VsDefault = Ratio(r.ReadyMs, ref.ReadyMs)
+		}
+		if cold != nil && !r.Cold && !r.ColdCache && r.Desc == "" {
 			r.ColdOver = Ratio(cold.ReadyMs, r.ReadyMs)
 		}
 	}
@@ -485,7 +494,13 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 		b.CriuImagesBytes += f.Size
 	}
 	b.Split = split(r.Metadata.Timings, total)
-	if b.ImageBytes, b.BaseBytes, b.GzipBytes, err = imageSizes(r.Image, 3); err != nil {
+	// The builder's own layer files are gone with its scratch dir: read
+	// the image back from where it was written.
+	img, err := registry.Load(ctx, ref, registry.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if b.ImageBytes, b.BaseBytes, b.GzipBytes, err = imageSizes(img, 3); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -57,7 +57,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 		main.Tables = append(main.Tables, t)
 		main.Charts = append(main.Charts, report.Chart{
 			Title:  a.Name + ": latency of each request after the first response (median over starts)",
-			XLabel: "request number", YLabel: "latency (ms)", LogX: true, LogY: true,
+			XLabel: "request number (faint: each request; bold: rolling median)", YLabel: "latency (ms)", LogX: true, LogY: true, Smooth: true,
 			Series: []report.Series{{Name: "cold", Y: cold.SeriesMs}, {Name: "restored", Y: def.SeriesMs}},
 		})
 	}
@@ -72,7 +72,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 		switch {
 		case r.Cold:
 			g = 0
-		case r.Name == DefaultVariant:
+		case r.Name == DefaultVariant && !r.ColdCache:
 			note = ratio(r.ColdOver, 1) + " faster than cold"
 		case r.VsDefault != 0:
 			note = fmt.Sprintf("%.2fx the default", r.VsDefault)
@@ -105,7 +105,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 			if r.LauncherMs != 0 {
 				launcher = num(r.LauncherMs) + " ms"
 			}
-			if r.Name == DefaultVariant {
+			if r.Name == DefaultVariant && !r.ColdCache {
 				t.Highlight = map[int]bool{i: true}
 			}
 			t.Rows = append(t.Rows, []string{rowLabel(r), r.Note, num(r.ReadyMs) + " ms", vs, launcher,
@@ -124,15 +124,15 @@ func appSections(a *AppResult, set Settings) []report.Section {
 
 	if len(a.Builds) > 0 {
 		s := report.Section{Heading: a.Name + ": images and build time"}
-		t := report.Table{Header: []string{"image", "rows", "CRIU images", "layer raw", "zstd", "gzip", "image total", "base", "threads",
-			"build", "app start", "warmup", "pre-dump", "dump", "compression", "write", "other"}}
+		t := report.Table{Caption: "Checkpoint and image size", Header: []string{"image", "rows", "CRIU images", "layer raw", "zstd", "gzip", "image total", "of which base", "threads"}}
+		bt := report.Table{Caption: "Build time", Header: []string{"image", "total", "app start", "warmup", "pre-dump", "dump", "compression", "write", "other"}}
 		for _, b := range a.Builds {
 			sp := b.Split
 			t.Rows = append(t.Rows, []string{b.Name, strings.Join(b.Variants, ", "), mib(b.CriuImagesBytes), mib(b.LayerRawBytes),
-				mib(b.ZstdBytes), mib(b.GzipBytes), mib(b.ImageBytes), mib(b.BaseBytes), fmt.Sprint(b.Threads),
-				sec(sp.Total), sec(sp.AppStart), sec(sp.Warmup), sec(sp.PreDump), sec(sp.Dump), sec(sp.Compress), sec(sp.Write), sec(sp.Other)})
+				mib(b.ZstdBytes), mib(b.GzipBytes), mib(b.ImageBytes), mib(b.BaseBytes), fmt.Sprint(b.Threads)})
+			bt.Rows = append(bt.Rows, []string{b.Name, sec(sp.Total), sec(sp.AppStart), sec(sp.Warmup), sec(sp.PreDump), sec(sp.Dump), sec(sp.Compress), sec(sp.Write), sec(sp.Other)})
 		}
-		s.Tables = append(s.Tables, t)
+		s.Tables = append(s.Tables, t, bt)
 		var bars []report.Bar
 		for _, b := range a.Builds {
 			bars = append(bars,

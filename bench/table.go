@@ -91,9 +91,11 @@ func Headline(a *AppResult) string {
 	return fmt.Sprintf("%s: cold %.0f ms -> warm %.0f ms (%.1fx)", a.Name, a.ColdMs, a.WarmMs, a.Ratio)
 }
 
+// row finds the row of that name with the page cache kept and at least
+// one successful start.
 func (a *AppResult) row(name string) *Row {
 	for i := range a.Rows {
-		if a.Rows[i].Name == name && len(a.Rows[i].Starts) > a.Rows[i].Failed {
+		if a.Rows[i].Name == name && !a.Rows[i].ColdCache && len(a.Rows[i].Starts) > a.Rows[i].Failed {
 			return &a.Rows[i]
 		}
 	}

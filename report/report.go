@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -42,8 +43,12 @@ type Chart struct {
 	XLabel, YLabel string
 	// LogX and LogY use base-10 axes (line charts); values <= 0 are left out.
 	LogX, LogY bool
-	Series     []Series
-	Bars       []Bar
+	// Smooth draws each series faintly as it is and, over it, its rolling
+	// median (window ~1/8 of the request number, so early points stay
+	// sharp): many noisy points stay readable without being hidden.
+	Smooth bool
+	Series []Series
+	Bars   []Bar
 	// Unit follows bar values, e.g. "ms".
 	Unit string
 }
@@ -173,22 +178,33 @@ func lineSVG(c Chart) string {
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, padL+pw/2, lineH-8, esc(c.XLabel))
 	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">%s</text>`, padT+ph/2, esc(c.YLabel))
 	// Lines, then the legend.
-	for i, s := range c.Series {
+	points := func(s Series, y []float64) []string {
 		var pts []string
-		for j, y := range s.Y {
+		for j, v := range y {
 			x := float64(j + 1)
 			if s.X != nil {
 				x = s.X[j]
 			}
-			if xs.ok(x) && ys.ok(y) {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x), py(y)))
+			if xs.ok(x) && ys.ok(v) {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x), py(v)))
 			}
+		}
+		return pts
+	}
+	for i, s := range c.Series {
+		pts := points(s, s.Y)
+		width, opacity := 1.6, 1.0
+		if c.Smooth {
+			width, opacity = 1, 0.3
 		}
 		if len(pts) == 1 {
 			p := strings.Split(pts[0], ",")
 			fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`, p[0], p[1], colour(i))
 		} else if len(pts) > 1 {
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" stroke-linejoin="round" points="%s"/>`, colour(i), strings.Join(pts, " "))
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%.1f" stroke-opacity="%.2f" stroke-linejoin="round" points="%s"/>`, colour(i), width, opacity, strings.Join(pts, " "))
+		}
+		if c.Smooth && len(pts) > 1 {
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2.2" stroke-linejoin="round" points="%s"/>`, colour(i), strings.Join(points(s, RollingMedian(s.Y)), " "))
 		}
 		ly := padT + 10 + 20*i
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%d" y2="%d" stroke="%s" stroke-width="3"/>`, padL+pw+14, padL+pw+34, ly, ly, colour(i))
@@ -228,6 +244,41 @@ func barSVG(c Chart) string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// RollingMedian smooths a per-request series: point i (0-based) is the
+// median of the points within i/16 on either side, so the window grows
+// with the request number as the log axis squeezes the points together.
+func RollingMedian(y []float64) []float64 {
+	out := make([]float64, len(y))
+	buf := make([]float64, 0, len(y))
+	for i := range y {
+		w := i / 16
+		lo, hi := i-w, i+w
+		if lo < 0 {
+			lo = 0
+		}
+		if hi >= len(y) {
+			hi = len(y) - 1
+		}
+		buf = buf[:0]
+		for _, v := range y[lo : hi+1] {
+			if !math.IsNaN(v) {
+				buf = append(buf, v)
+			}
+		}
+		if len(buf) == 0 {
+			out[i] = math.NaN()
+			continue
+		}
+		sort.Float64s(buf)
+		if n := len(buf); n%2 == 1 {
+			out[i] = buf[n/2]
+		} else {
+			out[i] = (buf[n/2-1] + buf[n/2]) / 2
+		}
+	}
+	return out
 }
 
 // axis maps values to [0,1], linearly or in log10.

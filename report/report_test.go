@@ -111,3 +111,16 @@ func TestNum(t *testing.T) {
 		}
 	}
 }
+
+func TestRollingMedian(t *testing.T) {
+	y := make([]float64, 64)
+	for i := range y {
+		y[i] = 1
+	}
+	y[40] = 100 // a lone spike is smoothed away once the window is wide
+	y[0] = 50   // the first point keeps its own value (window 0)
+	got := RollingMedian(y)
+	if got[0] != 50 || got[40] != 1 || len(got) != len(y) {
+		t.Errorf("RollingMedian: got[0]=%v got[40]=%v len=%d", got[0], got[40], len(got))
+	}
+}
