@@ -87,6 +87,10 @@ type Variant struct {
 	BuildEnv []string `json:"buildEnv,omitempty"`
 	// NoGC skips the pre-dump GC and heap trim.
 	NoGC bool `json:"noGC,omitempty"`
+	// Settle overrides the pause between the pre-dump GC and the dump.
+	Settle time.Duration `json:"settle,omitempty"`
+	// Adds are extra files for the build (e.g. a configuration).
+	Adds []builder.Add `json:"adds,omitempty"`
 	// RunEnv is added to the container's environment (launcher knobs).
 	RunEnv []string `json:"runEnv,omitempty"`
 	// ColdCache drops the page cache before each start.
@@ -100,7 +104,7 @@ const DefaultVariant = "restored"
 const ColdVariant = "cold"
 
 func (v Variant) buildKey() string {
-	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v", v.NoGC)
+	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v", v.NoGC, v.Settle, v.Adds)
 }
 
 // Results of a run (results.json).
@@ -152,6 +156,7 @@ type BuildResult struct {
 	Digest   string   `json:"digest"`
 	BuildEnv []string `json:"buildEnv,omitempty"`
 	NoGC     bool     `json:"noGC,omitempty"`
+	SettleMs int64    `json:"settleMs,omitempty"`
 	// Sizes in bytes: the CRIU image files; the checkpoint layer as a tar
 	// (images + the app's filesystem changes), compressed with zstd (level
 	// 3, what the image holds) and with gzip (level 6, for comparison);
@@ -475,6 +480,10 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 	o.CriuBundle, o.Launcher, o.Version = cfg.CriuBundle, cfg.Launcher, cfg.Version
 	o.Env = mergeToolOptions(o.Env, v.BuildEnv)
 	o.NoGC = o.NoGC || v.NoGC
+	if v.Settle > 0 {
+		o.Settle = v.Settle
+	}
+	o.Adds = append(append([]builder.Add{}, o.Adds...), v.Adds...)
 	o.AppOutput = cfg.AppOutput
 	o.Logf = func(f string, a ...any) { cfg.Logf(name+": "+f, a...) }
 	t0 := time.Now()
@@ -485,7 +494,7 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 	total := time.Since(t0).Milliseconds()
 	b := &BuildResult{
 		Name: name, Image: ref, Digest: r.Digest.String(),
-		BuildEnv: v.BuildEnv, NoGC: v.NoGC,
+		BuildEnv: v.BuildEnv, NoGC: v.NoGC, SettleMs: v.Settle.Milliseconds(),
 		LayerRawBytes: r.Checkpoint.RawBytes, ZstdBytes: r.Checkpoint.CompressedBytes,
 		Threads: r.Metadata.Process.Threads, RSSKiB: r.Metadata.Process.RSSKiB,
 		TimingsMs: r.Metadata.Timings, Warnings: r.Warnings,

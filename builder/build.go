@@ -376,6 +376,9 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	if o.NoGC {
 		args = append(args, "--gc=false")
 	}
+	if o.Settle > 0 {
+		args = append(args, "--settle="+o.Settle.String())
+	}
 	if err := c.Exec(ctx, sandbox.ExecOptions{
 		Args:      args,
 		ExtraCaps: []string{"CAP_CHECKPOINT_RESTORE"},

@@ -59,6 +59,9 @@ type Options struct {
 	WarmupPath     string
 	// NoGC skips the GC and native heap trim before the dump.
 	NoGC bool
+	// Settle is the pause between the pre-dump GC and the dump (0:
+	// checkpoint.SettleTime).
+	Settle time.Duration
 
 	// Outputs are image references to write (oci-layout:, docker-archive:),
 	// Push registry references to push to.

@@ -89,6 +89,10 @@ type RestoreOptions struct {
 	// process (criu and any half-restored task) is SIGKILLed: a criu that
 	// lacks a capability can hang forever and ignores SIGTERM.
 	Timeout time.Duration
+	// LogLevel is criu's log verbosity (0: criuLogLevel, debug). The log
+	// is read only on failure, for its last error line, which level 2
+	// (warnings) already has; debug logging costs the restore time.
+	LogLevel int32
 	// Gate, if set, is called once the tree is restored and before it
 	// resumes (CRIU's post-restore notification); an error makes CRIU kill
 	// the restored tree and Restore fail with it. It lets checks run while
@@ -138,7 +142,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 	o := &rpc.CriuOpts{
 		ImagesDirFd:  ptr(int32(imgDir.Fd())),
 		WorkDirFd:    ptr(int32(workDir.Fd())),
-		LogLevel:     ptr(criuLogLevel),
+		LogLevel:     ptr(logLevel(opts.LogLevel)),
 		LogFile:      ptr("restore.log"),
 		Unprivileged: ptr(true),
 		RstSibling:   ptr(true),
@@ -196,6 +200,13 @@ func killChildren() {
 			}
 		}
 	}
+}
+
+func logLevel(l int32) int32 {
+	if l <= 0 {
+		return criuLogLevel
+	}
+	return l
 }
 
 // reapChildren collects the restored tasks CRIU killed after a failed

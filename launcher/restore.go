@@ -100,7 +100,7 @@ func Check(opts Options) *Plan {
 		}
 		p.Timeout = d
 	}
-	if !strings.EqualFold(env[contract.EnvPrefetch], "off") {
+	if strings.EqualFold(env[contract.EnvPrefetch], "on") {
 		prefetch(m, opts)
 	}
 	p.verify, p.Reason = checkAll(m, opts, strings.EqualFold(env[contract.EnvVerify], "before"))
@@ -177,17 +177,17 @@ func checkImageSizes(m *contract.Metadata, dir string) error {
 }
 
 // prefetchMaxFile bounds the files prefetch reads whole: the JVM maps big
-// files (lib/modules, ~130 MB) of which it touches a few pages, and reading
-// them would take the disk from the files the restore needs now.
+// files (lib/modules, ~130 MB) of which it touches a few pages.
 const prefetchMaxFile = 64 << 20
 
-// prefetch asks the kernel to read, in the background, the files a restore
-// needs next into the page cache: the CRIU bundle (criu and its libraries,
-// which the loader maps at exec) and the files the JVM maps (libjvm.so, the
-// CDS archive, jars), which the restored JVM touches as it resumes. On a
-// node that has just pulled the image the cache is cold, and each of those
-// page faults would otherwise wait for the disk in turn. The image files
-// need no prefetch: the checksums read them.
+// prefetch (CRAC_PREFETCH=on) asks the kernel to read, in the background,
+// the CRIU bundle (criu and its libraries) and the files the JVM maps
+// (libjvm.so, the CDS archive, jars) into the page cache while the restore
+// runs. It is off by default because it lost: measured with the page cache
+// dropped, it made restores slower, not faster (the extra reads queue up in
+// front of the pages criu and the restored JVM need first; README,
+// Benchmarks). The image files themselves need no prefetch: the checksums
+// read them, side by side with criu.
 func prefetch(m *contract.Metadata, opts Options) {
 	var paths []string
 	_ = filepath.WalkDir(filepath.Dir(opts.CriuPath), func(p string, d os.DirEntry, err error) error {
@@ -406,12 +406,23 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		TCPClose:  p.Meta.TCPClose,
 		Timeout:   p.Timeout,
 		Gate:      p.verify,
+		LogLevel:  restoreLogLevel(),
 	})
 	if err != nil || os.Getenv(contract.EnvDebug) == "" {
 		// On failure the reason already carries the log's last error.
 		_ = os.RemoveAll(work)
 	}
 	return pid, err
+}
+
+// restoreLogLevel: criu's warnings level (2), which still logs the error
+// a failed restore reports, unless CRAC_DEBUG asks for the full debug log
+// (level 4 costs ~5% of the restore time writing ~2,000 lines).
+func restoreLogLevel() int32 {
+	if os.Getenv(contract.EnvDebug) != "" {
+		return 4
+	}
+	return 2
 }
 
 func envMap(env []string) map[string]string {

@@ -8,10 +8,12 @@
 package main
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,17 +21,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/bench"
 	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/report"
 )
 
 func main() {
 	out := flag.String("out", "build/bench", "directory for results.json, report.html and the benchmark's images")
 	rounds := flag.Int("rounds", bench.DefaultRounds, "starts per row (the median is reported)")
-	coldCache := flag.Int("cold-cache-rounds", 0, "starts per row that drops the page cache (default -rounds; each drop slows the whole machine)")
+	coldCache := flag.Int("cold-cache-rounds", 5, "starts per row that drops the page cache (at most -rounds; each drop slows the whole machine)")
 	requests := flag.Int("requests", bench.DefaultRequests, "requests per start")
 	steady := flag.Int("steady-from", bench.DefaultSteadyFrom, "requests after this one are the steady state")
 	apps := flag.String("apps", "hello,tomcat", "applications to run (comma-separated)")
@@ -70,7 +74,7 @@ func main() {
 		case "hello":
 			cfg.Apps = append(cfg.Apps, helloApp(*helloBase, abs(*helloJar), *variants))
 		case "tomcat":
-			cfg.Apps = append(cfg.Apps, tomcatApp(*tomcatBase, *variants))
+			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants))
 		default:
 			fatal(fmt.Errorf("unknown app %q (want hello, tomcat)", name))
 		}
@@ -96,17 +100,21 @@ func main() {
 	if runErr != nil {
 		fatal(runErr)
 	}
-	// The headline, last: Tomcat if it ran.
-	var last string
+	// The headlines, Tomcat's last.
+	var heads []string
 	for i := range res.Apps {
-		if res.Apps[i].Ratio > 0 {
-			last = bench.Headline(&res.Apps[i])
+		if a := &res.Apps[i]; a.Ratio > 0 {
+			if a.Name == "tomcat" {
+				heads = append(heads, bench.Headline(a))
+			} else {
+				heads = append([]string{bench.Headline(a)}, heads...)
+			}
 		}
 	}
-	if last == "" {
+	if len(heads) == 0 {
 		fatal(fmt.Errorf("no application has both a cold and a restored median"))
 	}
-	fmt.Println(last)
+	fmt.Println(strings.Join(heads, "\n"))
 }
 
 func helloApp(base, jar string, variants bool) bench.App {
@@ -134,12 +142,13 @@ func helloApp(base, jar string, variants bool) bench.App {
 		a.Variants = append(a.Variants,
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
 			bench.Variant{Name: "no GC before dump", Note: "--no-gc: no GC.run, no trim_native_heap, no settle before the dump", NoGC: true},
+			bench.Variant{Name: "settle 1.5 s", Note: "--settle 1.5s: the former pause between the pre-dump GC and the dump", Settle: 1500 * time.Millisecond},
 		)
 	}
 	return a
 }
 
-func tomcatApp(base string, variants bool) bench.App {
+func tomcatApp(ctx context.Context, base, workDir string, variants bool) bench.App {
 	pages, err := readPages("examples/tomcat/pages.txt")
 	if err != nil {
 		fatal(err)
@@ -163,16 +172,65 @@ func tomcatApp(base string, variants bool) bench.App {
 	if variants {
 		a.Variants = append(a.Variants,
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
+			bench.Variant{Name: "criu debug log", Note: "CRAC_DEBUG=1: criu logs at level 4 (the former default) instead of 2", RunEnv: []string{"CRAC_DEBUG=1"}},
 			bench.Variant{Name: "no GC before dump", Note: "--no-gc: no GC.run, no trim_native_heap, no settle before the dump", NoGC: true},
+			bench.Variant{Name: "settle 1.5 s", Note: "--settle 1.5s: the former pause between the pre-dump GC and the dump", Settle: 1500 * time.Millisecond},
 			bench.Variant{Name: "SerialGC", Note: "-XX:+UseSerialGC instead of G1 (no G1 remembered sets, fewer GC threads)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:+UseSerialGC"}},
 			bench.Variant{Name: "C1 only", Note: "-XX:TieredStopAtLevel=1: no C2 (smaller code cache and compiler arenas, slower peak code)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:TieredStopAtLevel=1"}},
 			bench.Variant{Name: "transparent huge pages", Note: "-XX:+UseTransparentHugePages: the heap in 2 MB pages (fewer page faults while CRIU fills it)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:+UseTransparentHugePages"}},
 			bench.Variant{Name: "restored", Note: "the default, after dropping the page cache (a node that has the image on disk but not in memory)", ColdCache: true},
-			bench.Variant{Name: "no prefetch", Note: "CRAC_PREFETCH=off, after dropping the page cache", RunEnv: []string{"CRAC_PREFETCH=off"}, ColdCache: true},
+			bench.Variant{Name: "prefetch on", Note: "CRAC_PREFETCH=on: read the CRIU bundle and the JVM's mapped files into the page cache during the restore, after dropping the page cache", RunEnv: []string{"CRAC_PREFETCH=on"}, ColdCache: true},
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before, after dropping the page cache", RunEnv: []string{"CRAC_VERIFY=before"}, ColdCache: true},
 		)
+		web, err := productionWebXML(ctx, base, workDir)
+		if err != nil {
+			fatal(err)
+		}
+		a.Variants = append(a.Variants, bench.Variant{Name: "JSP development=false",
+			Note: "Jasper's production setting (conf/web.xml): no per-page modification checks, which the wall-clock jump at restore sets off on every page's first request",
+			Adds: []builder.Add{{Src: web, Dest: "/etc/tomcat10/web.xml"}}})
 	}
 	return a
+}
+
+// productionWebXML writes Tomcat's conf/web.xml from the base image with
+// the JSP servlet's "development" init-param set to false, and returns its
+// path.
+func productionWebXML(ctx context.Context, base, dir string) (string, error) {
+	img, err := registry.Load(ctx, base, registry.Options{})
+	if err != nil {
+		return "", err
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return "", fmt.Errorf("etc/tomcat10/web.xml not found in %s: %v", base, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "etc/tomcat10/web.xml" {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return "", err
+		}
+		const anchor = "<servlet-class>org.apache.jasper.servlet.JspServlet</servlet-class>"
+		if strings.Count(string(b), anchor) != 1 {
+			return "", fmt.Errorf("web.xml of %s: want one JspServlet declaration", base)
+		}
+		s := strings.Replace(string(b), anchor, anchor+`
+        <init-param>
+            <param-name>development</param-name>
+            <param-value>false</param-value>
+        </init-param>`, 1)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		out := filepath.Join(dir, "tomcat-production-web.xml")
+		return out, os.WriteFile(out, []byte(s), os.FileMode(h.Mode)&0o777)
+	}
 }
 
 func readPages(file string) ([]string, error) {
