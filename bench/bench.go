@@ -42,6 +42,8 @@ type Config struct {
 	Rounds int
 	// ColdCacheRounds bounds the starts of rows that drop the page cache
 	// (default Rounds): dropping it slows down everyone on the machine.
+	// Those rows run after all the others, so that no row that expects
+	// the image in the page cache follows a drop.
 	ColdCacheRounds int
 	Requests        int
 	SteadyFrom      int
@@ -96,6 +98,10 @@ type Variant struct {
 	// ColdCache drops the page cache before each start.
 	ColdCache bool `json:"coldCache,omitempty"`
 }
+
+// freshRequests follow each start's series, on a new connection each: the
+// steady state to compare request 1 with, which pays for a connection too.
+const freshRequests = 50
 
 // DefaultVariant names the reference row of restored starts.
 const DefaultVariant = "restored"
@@ -315,35 +321,44 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 
+	// Rows that keep the page cache first, all rounds; then the rows that
+	// drop it, so that no drop leaves a later row reading from disk.
 	var runErr error
-rounds:
-	for round := 0; round < cfg.Rounds; round++ {
-		for _, st := range states {
-			rows := st.res.Rows
-			for k := range rows {
-				// Rotate the order from round to round.
-				row := &rows[(k+round)%len(rows)]
-				if row.Skipped != "" || (row.ColdCache && round >= cfg.ColdCacheRounds) {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					runErr = err
-					break rounds
-				}
-				if row.ColdCache {
-					if err := cfg.DropCaches(); err != nil {
-						runErr = fmt.Errorf("dropping the page cache: %w", err)
-						break rounds
+	for _, dropped := range []bool{false, true} {
+		n := cfg.Rounds
+		if dropped {
+			n = cfg.ColdCacheRounds
+		}
+		for round := 0; round < n && runErr == nil; round++ {
+			for _, st := range states {
+				var rows []*Row
+				for k := range st.res.Rows {
+					if r := &st.res.Rows[k]; r.ColdCache == dropped && r.Skipped == "" {
+						rows = append(rows, r)
 					}
 				}
-				s := measureOne(ctx, cfg, st.app, row, cache)
-				s.Round = round + 1
-				row.Starts = append(row.Starts, s)
-				if s.Error != "" {
-					cfg.Logf("%s round %d %s: %s", st.app.Name, round+1, row.Name, s.Error)
-				} else {
-					cfg.Logf("%s round %d %-28s %-8s first response %7.1f ms, req1 %6.2f ms, steady %5.2f ms",
-						st.app.Name, round+1, row.Name, s.Mode, s.ReadyMs, s.Latency.First, s.Latency.Steady)
+				for k := range rows {
+					// Rotate the order from round to round.
+					row := rows[(k+round)%len(rows)]
+					if err := ctx.Err(); err != nil {
+						runErr = err
+						break
+					}
+					if dropped {
+						if err := cfg.DropCaches(); err != nil {
+							runErr = fmt.Errorf("dropping the page cache: %w", err)
+							break
+						}
+					}
+					s := measureOne(ctx, cfg, st.app, row, cache)
+					s.Round = round + 1
+					row.Starts = append(row.Starts, s)
+					if s.Error != "" {
+						cfg.Logf("%s round %d %s: %s", st.app.Name, round+1, rowName(row), s.Error)
+					} else {
+						cfg.Logf("%s round %d %-40s %-8s first response %7.1f ms, req1 %6.2f ms, steady %5.2f ms",
+							st.app.Name, round+1, rowName(row), s.Mode, s.ReadyMs, s.Latency.First, s.Latency.Steady)
+					}
 				}
 			}
 		}
@@ -371,6 +386,13 @@ rounds:
 	return res, runErr
 }
 
+func rowName(r *Row) string {
+	if r.ColdCache {
+		return r.Name + " [page cache dropped]"
+	}
+	return r.Name
+}
+
 func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache string) Start {
 	m, err := runner.Measure(ctx, runner.Options{
 		Image:    row.Build,
@@ -380,9 +402,10 @@ func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache strin
 		Runtime:  cfg.Runtime,
 		CacheDir: cache,
 	}, runner.MeasureOptions{
-		ProbeURL: app.Probe,
-		Requests: cfg.Requests,
-		Paths:    app.Paths,
+		ProbeURL:      app.Probe,
+		Requests:      cfg.Requests,
+		Paths:         app.Paths,
+		FreshRequests: freshRequests,
 	})
 	if err != nil {
 		return Start{Error: err.Error()}
@@ -391,6 +414,7 @@ func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache strin
 		Mode: m.Mode, Reason: m.Reason, ReadyMs: m.ReadyMs, LauncherMs: m.LauncherMs,
 		Latency: Summarize(m.LatencyMs, cfg.SteadyFrom), Errors: m.Errors, latency: m.LatencyMs,
 	}
+	s.Latency.SteadyFresh = Median(m.FreshMs)
 	want := "restored"
 	if row.Cold {
 		want = "cold"

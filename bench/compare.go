@@ -41,6 +41,9 @@ func Compare(ctx context.Context, o CompareOptions) (*Results, error) {
 		Format: FormatVersion, Started: time.Now().UTC(), Host: hostInfo(),
 		Settings: Settings{Rounds: o.Rounds, ColdCacheRounds: o.Rounds, Requests: o.Measure.Requests, SteadyFrom: steady},
 	}
+	if o.Measure.FreshRequests == 0 && o.Measure.Requests > 0 {
+		o.Measure.FreshRequests = freshRequests
+	}
 	a := AppResult{Name: o.Run.Image, Probe: o.Measure.ProbeURL, Paths: o.Measure.Paths}
 	if len(a.Paths) == 0 {
 		a.Paths = []string{o.Measure.ProbeURL}
@@ -64,6 +67,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Results, error) {
 			} else {
 				s.Mode, s.Reason, s.ReadyMs, s.LauncherMs = m.Mode, m.Reason, m.ReadyMs, m.LauncherMs
 				s.Latency, s.Errors, s.latency = Summarize(m.LatencyMs, steady), m.Errors, m.LatencyMs
+				s.Latency.SteadyFresh = Median(m.FreshMs)
 				if want := map[bool]string{true: "cold", false: "restored"}[row.Cold]; m.Mode != want {
 					s.Error = fmt.Sprintf("started %q, want %q (%s)", m.Mode, want, m.Reason)
 				}

@@ -37,8 +37,8 @@ func Page(r *Results) *report.Page {
 func appSections(a *AppResult, set Settings) []report.Section {
 	cold, def := a.row(ColdVariant), a.row(DefaultVariant)
 	main := report.Section{Heading: a.Name}
-	main.Text = append(main.Text, fmt.Sprintf("First response: container start to the first 2xx answer of GET %s. Then requests to %s, round-robin.",
-		a.Probe, strings.Join(a.Paths, ", ")))
+	main.Text = append(main.Text, fmt.Sprintf("First response: container start to the first 2xx answer of GET %s. Then requests to %s, round-robin, on one keep-alive connection (request 1 opens it), then %d more on a new connection each.",
+		a.Probe, strings.Join(a.Paths, ", "), freshRequests))
 	if cold != nil && def != nil {
 		t := report.Table{
 			Caption: "Cold vs restored (medians)",
@@ -52,7 +52,9 @@ func appSections(a *AppResult, set Settings) []report.Section {
 		add("requests 2-10", cold.Latency.To10, def.Latency.To10)
 		add("requests 11-100", cold.Latency.To100, def.Latency.To100)
 		add(fmt.Sprintf("steady state (after %d)", set.SteadyFrom), cold.Latency.Steady, def.Latency.Steady)
+		add("steady state, new connection each", cold.Latency.SteadyFresh, def.Latency.SteadyFresh)
 		t.Rows = append(t.Rows, []string{"request 1 / steady state", ratio(cold.Latency.First, cold.Latency.Steady), ratio(def.Latency.First, def.Latency.Steady), ""})
+		t.Rows = append(t.Rows, []string{"request 1 / steady state, new connection", ratio(cold.Latency.First, cold.Latency.SteadyFresh), ratio(def.Latency.First, def.Latency.SteadyFresh), ""})
 		t.Highlight = map[int]bool{0: true}
 		main.Tables = append(main.Tables, t)
 		main.Charts = append(main.Charts, report.Chart{
@@ -87,11 +89,11 @@ func appSections(a *AppResult, set Settings) []report.Section {
 
 	if len(a.Rows) > 2 {
 		v := report.Section{Heading: a.Name + ": variants"}
-		t := report.Table{Header: []string{"row", "what it changes", "first response", "vs default", "launcher", "req 1", "req 2-10", "steady", "CRIU images", "zstd", "starts ok"}}
+		t := report.Table{Wrap: map[int]bool{1: true}, Header: []string{"row", "what it changes", "first response", "vs default", "launcher", "req 1", "req 2-10", "steady", "steady, new conn.", "CRIU images", "zstd", "starts ok"}}
 		for i := range a.Rows {
 			r := &a.Rows[i]
 			if r.Skipped != "" {
-				t.Rows = append(t.Rows, []string{rowLabel(r), r.Note, "skipped: " + r.Skipped, "", "", "", "", "", "", "", ""})
+				t.Rows = append(t.Rows, []string{rowLabel(r), r.Note, "skipped: " + r.Skipped, "", "", "", "", "", "", "", "", ""})
 				continue
 			}
 			imgs, zstd := "", ""
@@ -109,7 +111,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 				t.Highlight = map[int]bool{i: true}
 			}
 			t.Rows = append(t.Rows, []string{rowLabel(r), r.Note, num(r.ReadyMs) + " ms", vs, launcher,
-				num(r.Latency.First) + " ms", num(r.Latency.To10) + " ms", num(r.Latency.Steady) + " ms", imgs, zstd,
+				num(r.Latency.First) + " ms", num(r.Latency.To10) + " ms", num(r.Latency.Steady) + " ms", num(r.Latency.SteadyFresh) + " ms", imgs, zstd,
 				fmt.Sprintf("%d/%d", len(r.Starts)-r.Failed, len(r.Starts))})
 		}
 		v.Tables = append(v.Tables, t)

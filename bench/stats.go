@@ -28,11 +28,14 @@ func Median(xs []float64) float64 {
 // benchmark reports them: the first request, requests 2-10, 11-100, and
 // the steady state (requests after SteadyFrom), each a median.
 type Latency struct {
-	First    float64 `json:"req1Ms"`
-	To10     float64 `json:"req2to10Ms"`
-	To100    float64 `json:"req11to100Ms"`
-	Steady   float64 `json:"steadyMs"`
-	Requests int     `json:"requests"`
+	First  float64 `json:"req1Ms"`
+	To10   float64 `json:"req2to10Ms"`
+	To100  float64 `json:"req11to100Ms"`
+	Steady float64 `json:"steadyMs"`
+	// SteadyFresh is the steady state of requests on a new connection
+	// each, as request 1 is (0 if not measured).
+	SteadyFresh float64 `json:"steadyNewConnMs,omitempty"`
+	Requests    int     `json:"requests"`
 }
 
 // Summarize buckets lat (lat[0] is request 1). Buckets the series does not
@@ -73,10 +76,11 @@ func MedianLatency(ls []Latency) Latency {
 		return Median(xs)
 	}
 	out := Latency{
-		First:  pick(func(l Latency) float64 { return l.First }),
-		To10:   pick(func(l Latency) float64 { return l.To10 }),
-		To100:  pick(func(l Latency) float64 { return l.To100 }),
-		Steady: pick(func(l Latency) float64 { return l.Steady }),
+		First:       pick(func(l Latency) float64 { return l.First }),
+		To10:        pick(func(l Latency) float64 { return l.To10 }),
+		To100:       pick(func(l Latency) float64 { return l.To100 }),
+		Steady:      pick(func(l Latency) float64 { return l.Steady }),
+		SteadyFresh: pick(func(l Latency) float64 { return l.SteadyFresh }),
 	}
 	for _, l := range ls {
 		if l.Requests > out.Requests {

@@ -37,7 +37,9 @@ func AppTable(a *AppResult, set Settings) string {
 		line("requests 2-10 (median)", cold.Latency.To10, def.Latency.To10)
 		line("requests 11-100 (median)", cold.Latency.To100, def.Latency.To100)
 		line(fmt.Sprintf("steady state (requests > %d)", set.SteadyFrom), cold.Latency.Steady, def.Latency.Steady)
+		line("steady state, new connection each", cold.Latency.SteadyFresh, def.Latency.SteadyFresh)
 		fmt.Fprintf(tw, "request 1 / steady state\t%s\t%s\t\t\n", ratio(cold.Latency.First, cold.Latency.Steady), ratio(def.Latency.First, def.Latency.Steady))
+		fmt.Fprintf(tw, "request 1 / steady state, new connection\t%s\t%s\t\t\n", ratio(cold.Latency.First, cold.Latency.SteadyFresh), ratio(def.Latency.First, def.Latency.SteadyFresh))
 		fmt.Fprintf(tw, "starts measured (failed)\t%d (%d)\t%d (%d)\t\t\n", len(cold.Starts)-cold.Failed, cold.Failed, len(def.Starts)-def.Failed, def.Failed)
 		tw.Flush()
 	}
@@ -50,7 +52,7 @@ func AppTable(a *AppResult, set Settings) string {
 			sec(s.Total), sec(s.AppStart), sec(s.Warmup), sec(s.PreDump), sec(s.Dump), sec(s.Compress), sec(s.Write), sec(s.Other))
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "row\tfirst response\tvs default\tlauncher\treq 1\treq 2-10\tsteady\tCRIU images\tzstd\tstarts\t\n")
+	fmt.Fprintf(tw, "row\tfirst response\tvs default\tlauncher\treq 1\treq 2-10\tsteady\tsteady new conn\tCRIU images\tzstd\tstarts\t\n")
 	for i := range a.Rows {
 		r := &a.Rows[i]
 		name := r.Name
@@ -58,7 +60,7 @@ func AppTable(a *AppResult, set Settings) string {
 			name += " [page cache dropped]"
 		}
 		if r.Skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\t\t\n", name, r.Skipped)
+			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\t\t\t\n", name, r.Skipped)
 			continue
 		}
 		imgs, zstd := "", ""
@@ -73,8 +75,8 @@ func AppTable(a *AppResult, set Settings) string {
 		if r.LauncherMs != 0 {
 			launcher = num(r.LauncherMs) + " ms"
 		}
-		fmt.Fprintf(tw, "%s\t%s ms\t%s\t%s\t%s ms\t%s ms\t%s ms\t%s\t%s\t%d/%d\t\n", name, num(r.ReadyMs), vs, launcher,
-			num(r.Latency.First), num(r.Latency.To10), num(r.Latency.Steady), imgs, zstd, len(r.Starts)-r.Failed, len(r.Starts))
+		fmt.Fprintf(tw, "%s\t%s ms\t%s\t%s\t%s ms\t%s ms\t%s ms\t%s ms\t%s\t%s\t%d/%d\t\n", name, num(r.ReadyMs), vs, launcher,
+			num(r.Latency.First), num(r.Latency.To10), num(r.Latency.Steady), num(r.Latency.SteadyFresh), imgs, zstd, len(r.Starts)-r.Failed, len(r.Starts))
 	}
 	tw.Flush()
 	for i := range a.Rows {

@@ -35,6 +35,8 @@ type Table struct {
 	Rows    [][]string
 	// Highlight marks rows (by index) drawn in bold, e.g. the default.
 	Highlight map[int]bool
+	// Wrap marks columns (by index) of prose that may wrap.
+	Wrap map[int]bool
 }
 
 // Chart is a line chart (Series) or a horizontal bar chart (Bars).
@@ -81,6 +83,7 @@ func Render(w io.Writer, p *Page) error {
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"chart": func(c Chart) template.HTML { return template.HTML(SVG(c)) },
 	"hl":    func(t Table, i int) bool { return t.Highlight[i] },
+	"wrap":  func(t Table, i int) bool { return t.Wrap[i] },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -88,7 +91,7 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222; margin: 0 auto; max-width: 1040px; padding: 24px 32px; background: #fff; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222; margin: 0 auto; max-width: 1240px; padding: 24px 32px; background: #fff; }
 h1 { font-size: 26px; margin: 0 0 6px; }
 h2 { font-size: 19px; margin: 32px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p.lead { font-size: 18px; margin: 4px 0 18px; }
@@ -98,6 +101,7 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #e6e6e6; text-align: right;
 th:first-child, td:first-child { text-align: left; }
 th { background: #f4f4f4; font-weight: 600; }
 tr.hl td { font-weight: 700; }
+td.wrap { white-space: normal; text-align: left; min-width: 260px; font-size: 12.5px; color: #444; }
 figure { margin: 12px 0 22px; }
 svg { max-width: 100%; height: auto; }
 footer { margin-top: 36px; font-size: 12px; color: #666; }
@@ -113,7 +117,7 @@ footer p { margin: 2px 0; }
 {{end}}{{range $t := .Tables}}<table>
 {{if $t.Caption}}<caption>{{$t.Caption}}</caption>{{end}}
 <tr>{{range $t.Header}}<th>{{.}}</th>{{end}}</tr>
-{{range $i, $r := $t.Rows}}<tr{{if hl $t $i}} class="hl"{{end}}>{{range $r}}<td>{{.}}</td>{{end}}</tr>
+{{range $i, $r := $t.Rows}}<tr{{if hl $t $i}} class="hl"{{end}}>{{range $j, $c := $r}}<td{{if wrap $t $j}} class="wrap"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
 {{end}}{{range .Charts}}<figure>{{chart .}}</figure>
 {{end}}</section>

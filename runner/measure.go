@@ -27,6 +27,9 @@ type MeasureOptions struct {
 	// RequestTimeout bounds each request (default 10 s: a JSP's first
 	// compile on a loaded machine).
 	RequestTimeout time.Duration
+	// FreshRequests more follow the series, each on a new connection
+	// (request 1 pays for one: these are its steady-state counterpart).
+	FreshRequests int
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10 s).
 	StopTimeout time.Duration
 }
@@ -43,6 +46,8 @@ type Measurement struct {
 	LauncherMs float64 `json:"launcherMs,omitempty"`
 	// LatencyMs[i] is the latency of request i+1 after the probe answered.
 	LatencyMs []float64 `json:"latencyMs,omitempty"`
+	// FreshMs are the FreshRequests' latencies.
+	FreshMs []float64 `json:"freshMs,omitempty"`
 	// Errors counts requests that failed or answered non-2xx (their
 	// latency is still recorded).
 	Errors     int `json:"errors"`
@@ -104,6 +109,16 @@ func Measure(ctx context.Context, o Options, m MeasureOptions) (_ *Measurement, 
 		res.LatencyMs, res.Errors, err = Series(ctx, client, base, paths, m.Requests)
 		if err != nil {
 			return nil, err
+		}
+		if m.FreshRequests > 0 {
+			fresh := SeriesClient(nil, m.RequestTimeout)
+			fresh.Transport.(*http.Transport).DisableKeepAlives = true
+			var errs int
+			res.FreshMs, errs, err = Series(ctx, fresh, base, paths, m.FreshRequests)
+			res.Errors += errs
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	return res, nil
