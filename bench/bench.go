@@ -204,8 +204,9 @@ type Row struct {
 	ReadyMs    float64 `json:"readyMs"`
 	LauncherMs float64 `json:"launcherMs,omitempty"`
 	Latency    Latency `json:"latency"`
-	// VsDefault is ReadyMs over the default restored row's (lower is
-	// better); ColdOver is the cold row's ReadyMs over this one's.
+	// VsDefault is this row's first-response time over the default
+	// restored row's, paired by round (PairedRatio; lower is better);
+	// ColdOver is the cold row's ReadyMs over this one's.
 	VsDefault float64 `json:"vsDefault,omitempty"`
 	ColdOver  float64 `json:"coldOver,omitempty"`
 	// SeriesMs[i] is the median latency of request i+1 over the starts.
@@ -425,6 +426,15 @@ func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache strin
 	return s
 }
 
+// Recompute derives every median and ratio again from the starts, e.g.
+// for results read back from results.json (whose per-request series are
+// kept as they were).
+func (r *Results) Recompute() {
+	for i := range r.Apps {
+		finish(&r.Apps[i], r.Settings.SteadyFrom)
+	}
+}
+
 // finish computes the medians, ratios and the headline.
 func finish(a *AppResult, steadyFrom int) {
 	var def, cold, defDropped *Row
@@ -455,7 +465,7 @@ func finish(a *AppResult, steadyFrom int) {
 		r.ReadyMs = Median(ready)
 		r.LauncherMs = Median(launch)
 		r.Latency = MedianLatency(lats)
-		if len(series) > 0 {
+		if len(series) > 0 { // (results read back from JSON keep theirs)
 			r.SeriesMs = MedianSeries(series)
 		}
 		switch {
@@ -474,7 +484,7 @@ func finish(a *AppResult, steadyFrom int) {
 			if exp == nil {
 				exp = r
 			}
-			r.VsDefault = Ratio(r.ReadyMs, exp.ReadyMs)
+			r.VsDefault = PairedRatio(r.Starts, exp.Starts)
 		}
 		// Rows are compared with the default row of the same page-cache
 		// state.
@@ -483,7 +493,7 @@ func finish(a *AppResult, steadyFrom int) {
 			ref = defDropped
 		}
 		if ref != nil && !r.Cold && r.Desc == "" {
-			r.VsDefault = Ratio(r.ReadyMs, ref.ReadyMs)
+			r.VsDefault = PairedRatio(r.Starts, ref.Starts)
 		}
 		if cold != nil && !r.Cold && !r.ColdCache && r.Desc == "" {
 			r.ColdOver = Ratio(cold.ReadyMs, r.ReadyMs)

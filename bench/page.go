@@ -111,13 +111,14 @@ func appSections(a *AppResult, set Settings) []report.Section {
 				t.Highlight = map[int]bool{i: true}
 			}
 			t.Rows = append(t.Rows, []string{rowLabel(r), r.Note, num(r.ReadyMs) + " ms", vs, launcher,
-				num(r.Latency.First) + " ms", num(r.Latency.To10) + " ms", num(r.Latency.Steady) + " ms", num(r.Latency.SteadyFresh) + " ms", imgs, zstd,
+				num(r.Latency.First) + " ms", num(r.Latency.To10) + " ms", num(r.Latency.Steady) + " ms", optNum(r.Latency.SteadyFresh), imgs, zstd,
 				fmt.Sprintf("%d/%d", len(r.Starts)-r.Failed, len(r.Starts))})
 		}
 		v.Tables = append(v.Tables, t)
+		v.Text = []string{"“vs default”: the median, over the rounds, of the row's first-response time divided by the default row's in the same round (rows with the page cache dropped are compared with the default with the page cache dropped). The machine's load drifts during a run; rows of one round run within a minute of each other."}
 		for i := range a.Rows {
 			if r := &a.Rows[i]; r.Desc != "" {
-				v.Text = []string{fmt.Sprintf("Rows marked “criu”: %s.", r.Desc)}
+				v.Text = append(v.Text, fmt.Sprintf("Rows marked “criu”: %s.", r.Desc))
 				break
 			}
 		}

@@ -120,3 +120,35 @@ func Ratio(a, b float64) float64 {
 	}
 	return a / b
 }
+
+// PairedRatio compares two rows start by start: the median, over the rounds
+// in which both succeeded, of a's first-response time over b's in the same
+// round. The machine's load drifts over a run; rows of one round run within
+// a minute of each other, so their ratio cancels most of the drift that a
+// ratio of the two medians would keep. Without common rounds it falls back
+// to the ratio of the medians.
+func PairedRatio(a, b []Start) float64 {
+	byRound := map[int]float64{}
+	for _, s := range b {
+		if s.Error == "" && s.ReadyMs > 0 {
+			byRound[s.Round] = s.ReadyMs
+		}
+	}
+	var rs, av, bv []float64
+	for _, s := range a {
+		if s.Error != "" {
+			continue
+		}
+		av = append(av, s.ReadyMs)
+		if ref, ok := byRound[s.Round]; ok {
+			rs = append(rs, s.ReadyMs/ref)
+		}
+	}
+	if len(rs) > 0 {
+		return Median(rs)
+	}
+	for _, v := range byRound {
+		bv = append(bv, v)
+	}
+	return Ratio(Median(av), Median(bv))
+}

@@ -72,13 +72,15 @@ func TestMedianSeriesAndLatency(t *testing.T) {
 }
 
 func TestFinishRatiosAndHeadline(t *testing.T) {
+	round := 0
 	start := func(ready float64, lat ...float64) Start {
-		return Start{Mode: "x", ReadyMs: ready, Latency: Summarize(lat, 0), latency: lat}
+		round++
+		return Start{Round: (round-1)%3 + 1, Mode: "x", ReadyMs: ready, Latency: Summarize(lat, 0), latency: lat}
 	}
 	a := &AppResult{Name: "tomcat", Rows: []Row{
 		{Variant: Variant{Name: ColdVariant, Cold: true}, Starts: []Start{start(3000, 400, 50, 2, 2), start(3200, 500, 40, 2, 2), start(2900, 450, 45, 2, 2)}},
-		{Variant: Variant{Name: DefaultVariant}, Starts: []Start{start(150, 3, 2, 2, 2), start(160, 4, 2, 2, 2), {Error: "boom"}}},
-		{Variant: Variant{Name: "slower"}, Starts: []Start{start(300, 3, 2, 2, 2)}},
+		{Variant: Variant{Name: DefaultVariant}, Starts: []Start{start(150, 3, 2, 2, 2), start(160, 4, 2, 2, 2), {Round: 3, Error: "boom"}}},
+		{Variant: Variant{Name: "slower"}, Starts: []Start{{Round: 2, ReadyMs: 320}}},
 	}}
 	finish(a, 0)
 	if a.ColdMs != 3000 || a.WarmMs != 155 {
@@ -90,7 +92,7 @@ func TestFinishRatiosAndHeadline(t *testing.T) {
 	if a.Rows[1].Failed != 1 {
 		t.Errorf("failed starts = %d, want 1", a.Rows[1].Failed)
 	}
-	if got := a.Rows[2].VsDefault; math.Abs(got-300.0/155) > 1e-9 {
+	if got := a.Rows[2].VsDefault; math.Abs(got-2) > 1e-9 { // paired with round 2's 160 ms
 		t.Errorf("VsDefault = %v", got)
 	}
 	if d := cmp.Diff(a.Rows[0].SeriesMs, []float64{450, 45, 2, 2}); d != "" {
@@ -112,5 +114,18 @@ func TestMergeToolOptions(t *testing.T) {
 	want := []string{"A=2", "JAVA_TOOL_OPTIONS=-Xss1m -XX:+UseSerialGC", "B=3"}
 	if d := cmp.Diff(got, want); d != "" {
 		t.Errorf("mergeToolOptions (-got +want):\n%s", d)
+	}
+}
+
+func TestPairedRatio(t *testing.T) {
+	// b's load doubles in round 2; a is 10% slower than b in each round.
+	b := []Start{{Round: 1, ReadyMs: 100}, {Round: 2, ReadyMs: 200}, {Round: 3, ReadyMs: 100}}
+	a := []Start{{Round: 1, ReadyMs: 110}, {Round: 2, ReadyMs: 220}, {Round: 3, ReadyMs: 110}, {Round: 4, Error: "x"}}
+	if got := PairedRatio(a, b); math.Abs(got-1.1) > 1e-9 {
+		t.Errorf("PairedRatio = %v, want 1.1", got)
+	}
+	// No common rounds: ratio of medians.
+	if got := PairedRatio([]Start{{Round: 9, ReadyMs: 300}}, b); got != 3 {
+		t.Errorf("PairedRatio without pairs = %v, want 3", got)
 	}
 }

@@ -52,7 +52,7 @@ func AppTable(a *AppResult, set Settings) string {
 			sec(s.Total), sec(s.AppStart), sec(s.Warmup), sec(s.PreDump), sec(s.Dump), sec(s.Compress), sec(s.Write), sec(s.Other))
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "row\tfirst response\tvs default\tlauncher\treq 1\treq 2-10\tsteady\tsteady new conn\tCRIU images\tzstd\tstarts\t\n")
+	fmt.Fprintf(tw, "row\tfirst response\tvs default*\tlauncher\treq 1\treq 2-10\tsteady\tsteady new conn\tCRIU images\tzstd\tstarts\t\n")
 	for i := range a.Rows {
 		r := &a.Rows[i]
 		name := r.Name
@@ -75,10 +75,11 @@ func AppTable(a *AppResult, set Settings) string {
 		if r.LauncherMs != 0 {
 			launcher = num(r.LauncherMs) + " ms"
 		}
-		fmt.Fprintf(tw, "%s\t%s ms\t%s\t%s\t%s ms\t%s ms\t%s ms\t%s ms\t%s\t%s\t%d/%d\t\n", name, num(r.ReadyMs), vs, launcher,
-			num(r.Latency.First), num(r.Latency.To10), num(r.Latency.Steady), num(r.Latency.SteadyFresh), imgs, zstd, len(r.Starts)-r.Failed, len(r.Starts))
+		fmt.Fprintf(tw, "%s\t%s ms\t%s\t%s\t%s ms\t%s ms\t%s ms\t%s\t%s\t%s\t%d/%d\t\n", name, num(r.ReadyMs), vs, launcher,
+			num(r.Latency.First), num(r.Latency.To10), num(r.Latency.Steady), optNum(r.Latency.SteadyFresh), imgs, zstd, len(r.Starts)-r.Failed, len(r.Starts))
 	}
 	tw.Flush()
+	b.WriteString("(* median over rounds of this row's first response / the default's in the same round)\n")
 	for i := range a.Rows {
 		if r := &a.Rows[i]; r.Desc != "" {
 			fmt.Fprintf(&b, "(%s: %s)\n", r.Name, r.Desc)
@@ -122,6 +123,14 @@ func num(v float64) string {
 	default:
 		return fmt.Sprintf("%.2f", v)
 	}
+}
+
+// optNum is num with a unit, or "-" for a figure not measured.
+func optNum(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return num(v) + " ms"
 }
 
 func ratio(a, b float64) string {

@@ -45,7 +45,12 @@ func main() {
 	variants := flag.Bool("variants", true, "also measure the variants (build flags, launcher knobs, page cache, lazy pages)")
 	noDrop := flag.Bool("no-drop-caches", false, "skip the rows that drop the page cache")
 	verbose := flag.Bool("v", false, "show the applications' output during builds")
+	from := flag.String("from", "", "measure nothing: read this results.json, recompute and print the table and the headlines, write report.html next to it")
 	flag.Parse()
+	if *from != "" {
+		rerender(*from)
+		return
+	}
 
 	abs := func(p string) string {
 		a, err := filepath.Abs(p)
@@ -100,7 +105,30 @@ func main() {
 	if runErr != nil {
 		fatal(runErr)
 	}
-	// The headlines, Tomcat's last.
+	headlines(res)
+}
+
+func rerender(file string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		fatal(err)
+	}
+	var res bench.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		fatal(fmt.Errorf("%s: %w", file, err))
+	}
+	res.Recompute()
+	out := filepath.Join(filepath.Dir(file), "report.html")
+	if err := writeReport(out, &res); err != nil {
+		fatal(err)
+	}
+	fmt.Print(bench.Table(&res))
+	fmt.Printf("\nwrote %s\n", out)
+	headlines(&res)
+}
+
+// headlines prints every application's headline, Tomcat's last.
+func headlines(res *bench.Results) {
 	var heads []string
 	for i := range res.Apps {
 		if a := &res.Apps[i]; a.Ratio > 0 {
