@@ -3,6 +3,11 @@
 #   make            bin/crac-build and bin/crac-launch
 #   make demo       everything from a fresh machine to a cold-vs-warm run
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
+#   make e2e-coordination   the org.crac coordination tests alone
+#   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
+#   make image      the crac-build image (crac-build, launcher, CRIU bundle, agent):
+#                   oci-layout:build/image:crac-build
+#   make e2e-containerfile  examples/containerfile with buildah, run by podman
 #   make bench      startup benchmark: hello and Tomcat, cold vs restored (~20 min)
 
 SHELL := /bin/bash
@@ -10,17 +15,27 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CRIU_BUNDLE_DIR ?= build/criu
+AGENT_JAR := bin/crac-agent.jar
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
 
 .PHONY: all
-all: bin/crac-build bin/crac-launch
+all: bin/crac-build bin/crac-launch $(AGENT_JAR)
 
+# Static too: it travels in the crac-build image and runs in any base.
 bin/crac-build: $(GO_SOURCES)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-build
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-build
 
 # The launcher runs on any base image: static, no cgo.
 bin/crac-launch: $(GO_SOURCES)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/crac-launch
+
+# The Java agent that notifies org.crac Resources (--release 11 bytecode, a
+# reproducible jar: it goes into the runtime layer). Needs a JDK 17+.
+$(AGENT_JAR): $(shell find agent/java -type f 2>/dev/null) agent/build.sh
+	bash agent/build.sh $@
+
+.PHONY: agent
+agent: $(AGENT_JAR)
 
 include scripts/criu.mk
 include scripts/base.mk
@@ -36,6 +51,13 @@ $(HELLO_JAR): $(wildcard examples/hello/src/*.java)
 .PHONY: hello
 hello: $(HELLO_JAR)
 
+COORDINATED_JAR := examples/coordinated/build/coordinated.jar
+$(COORDINATED_JAR): $(shell find examples/coordinated/src -name '*.java' 2>/dev/null)
+	bash examples/coordinated/build.sh
+
+.PHONY: coordinated
+coordinated: $(COORDINATED_JAR)
+
 HELLO_IMAGE := oci-layout:build/images:hello
 .PHONY: hello-image
 hello-image: all criu base hello
@@ -44,6 +66,19 @@ hello-image: all criu base hello
 	  --port 8080 --ready-url http://127.0.0.1:8080/health \
 	  --warmup examples/hello/warmup.sh \
 	  --output $(HELLO_IMAGE)
+
+# The crac-build image, for Containerfiles (COPY --from) and CI.
+CRAC_BUILD_IMAGE := oci-layout:build/image:crac-build
+.PHONY: image
+image: all criu
+	$(GO) run ./internal/tools/mkimage -crac-build bin/crac-build -launcher bin/crac-launch \
+	  -criu-bundle $(CRIU_BUNDLE_DIR) -agent $(AGENT_JAR) -version $(VERSION) -output $(CRAC_BUILD_IMAGE)
+
+# examples/containerfile built by buildah and restored by podman, alone.
+.PHONY: e2e-containerfile
+e2e-containerfile: deps all criu base hello image
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 20m -run '^TestContainerfile' -v ./e2e
+	@echo "containerfile: restored"
 
 .PHONY: demo
 demo: deps hello-image
@@ -69,8 +104,20 @@ bench-png:
 	bash scripts/screenshot.sh $(BENCH_DIR)/report.html $(BENCH_DIR)/report.png
 
 .PHONY: test
-test: deps all criu base hello
+test: deps all criu base hello coordinated image
 	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
+
+# The coordination tests on their own (builds with a real JVM, CRIU, runc);
+# the last line is the summary the tests print.
+.PHONY: e2e-coordination
+e2e-coordination: deps all criu base coordinated
+	bash scripts/e2e-coordination.sh
+# The real-client tests on their own: the distribution registry, podman
+# pull and podman load, each restored and serving under podman.
+.PHONY: e2e-podman
+e2e-podman: deps all criu base hello
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 20m -run 'TestPodman' -v ./e2e
+	@echo "podman: restored"
 
 .PHONY: test-unit
 test-unit:
@@ -78,4 +125,4 @@ test-unit:
 
 .PHONY: clean
 clean:
-	rm -rf bin build/images
+	rm -rf bin build/images build/image

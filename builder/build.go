@@ -2,12 +2,8 @@ package builder
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,9 +19,10 @@ import (
 	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
-	"github.com/crac-build/crac-build/warmup"
+	"github.com/crac-build/crac-build/secrets"
 )
 
 // JVMFlags are added to the application's java command: the hsperfdata file
@@ -49,15 +46,16 @@ type Result struct {
 	}
 }
 
-// Build makes a warm image and writes it to every output. Nothing is
-// written if any step fails.
+// Build makes a warm image and writes it to every output. If the build
+// fails, nothing is written; if an output fails, the ones before it stay
+// written (each output on its own is all or nothing).
 func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
 	timings := map[string]int64{}
 	step := func(name string, t0 time.Time) { timings[name] = time.Since(t0).Milliseconds() }
-	ropts := registry.Options{Insecure: o.Insecure}
+	ropts := registry.Options{Insecure: o.Insecure, Platform: o.Platform, Progress: o.Progress}
 
 	t0 := time.Now()
 	o.Logf("reading base image %s", o.Base)
@@ -68,6 +66,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	baseCfg, err := base.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", o.Base, err)
+	}
+	baseDigest, err := base.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("reading digest of %s: %w", o.Base, err)
 	}
 	cold := o.Cmd
 	if len(cold) == 0 {
@@ -93,10 +95,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	o.Logf("unpacking base image")
-	baseFS, err := layers.CachedRootFS(base, o.CacheDir)
+	op := progress.Unpack
+	if registry.KindOf(o.Base) == registry.KindRegistry {
+		op = progress.Pull // the layers are downloaded as they are unpacked
+	}
+	tracked, finish := registry.TrackReads(base, o.Progress, op, o.Base)
+	baseFS, err := layers.CachedRootFS(tracked, o.CacheDir)
 	if err != nil {
 		return nil, err
 	}
+	finish()
 	step("unpack", t0)
 
 	t0 = time.Now()
@@ -106,15 +114,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	appLayer, err := layers.Write(appTar, blobs, layers.WriteOptions{Compression: o.Compression})
+	appLayer, err := layers.Write(appTar, blobs, layers.WriteOptions{Compression: o.Compression, Progress: o.Progress, Name: "application layer"})
 	if err != nil {
 		return nil, fmt.Errorf("writing application layer: %w", err)
 	}
-	rtTar, err := RuntimeTar(o.Launcher, o.CriuBundle)
+	rtTar, err := RuntimeTar(o.Launcher, o.CriuBundle, o.Agent)
 	if err != nil {
 		return nil, err
 	}
-	rtLayer, err := layers.Write(rtTar, blobs, layers.WriteOptions{Compression: o.Compression})
+	rtLayer, err := layers.Write(rtTar, blobs, layers.WriteOptions{Compression: o.Compression, Progress: o.Progress, Name: "runtime layer"})
 	if err != nil {
 		return nil, fmt.Errorf("writing runtime layer: %w", err)
 	}
@@ -133,40 +141,46 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(images, 0o700); err != nil {
 		return nil, err
 	}
+	var mounts []specs.Mount
+	var staged *secrets.Staged
+	if len(o.Secrets) > 0 {
+		if staged, err = secrets.Stage(filepath.Join(scratch, "secrets"), o.Secrets); err != nil {
+			return nil, err
+		}
+		defer staged.Close()
+		mounts = append(mounts, secretsMount(staged.Dir))
+	}
+	args, runEnv := o.withAgent(withJVMFlags(cold), jvmEnv(cold, env))
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
-		args:    withJVMFlags(cold),
-		env:     jvmEnv(cold, env),
+		args:    args,
+		env:     runEnv,
 		cwd:     workDir,
 		images:  images,
 		scratch: scratch,
+		mounts:  mounts,
 	}, timings)
 	if err != nil {
 		return nil, err
 	}
 
 	t0 = time.Now()
-	meta := &contract.Metadata{
-		FormatVersion: contract.FormatVersion,
-		Builder:       "crac-build " + o.Version,
-		Created:       time.Now().UTC().Truncate(time.Second),
-		Cold:          contract.Command{Args: cold, Env: env, WorkDir: workDir},
-		JVMVersion:    run.report.JVMVersion,
-		Process:       run.report.Process,
-		Host:          run.report.Host,
-		Images:        run.report.Images,
-		OpenFiles:     run.report.OpenFiles,
-		Warmup:        run.warmup,
-		TCPClose:      true,
-		Timings:       timings,
+	hyg, err := checkpointHygiene(run.report, o.RestoreSignal, images, run.upper, staged, o.Logf)
+	if err != nil {
+		return nil, err
 	}
-	eff, _ := contract.ParseCapMask(run.report.Process.CapEff)
-	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
-	for k, v := range run.report.TimingsMs {
-		timings[k] = v
-	}
+	step("scan", t0)
+
+	t0 = time.Now()
+	meta := newMetadata(contract.Command{Args: cold, Env: env, WorkDir: workDir}, &run.warmResult, timings, o.Version)
+	meta.Base = &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()}
+	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	ckTar := layers.NewTar()
-	if err := ckTar.AddUpper(run.upper, skipInDiff); err != nil {
+	skip := skipInDiff
+	if staged != nil {
+		skip = func(rel string) bool { return skipInDiff(rel) || skipSecretsDir(rel) }
+	}
+	if err := ckTar.AddUpper(run.upper, skip); err != nil {
 		return nil, err
 	}
 	if err := ckTar.AddHost(images, contract.ImagesDir); err != nil {
@@ -179,7 +193,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := ckTar.AddBytes(contract.MetadataPath, mb, 0o644); err != nil {
 		return nil, err
 	}
-	ckLayer, err := layers.Write(ckTar, blobs, layers.WriteOptions{Compression: o.Compression, Parallel: true})
+	ckLayer, err := layers.Write(ckTar, blobs, layers.WriteOptions{Compression: o.Compression, Parallel: true, Progress: o.Progress, Name: "checkpoint layer"})
 	if err != nil {
 		return nil, fmt.Errorf("writing checkpoint layer: %w", err)
 	}
@@ -192,7 +206,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, out := range o.Outputs {
 		o.Logf("writing %s", out)
-		if err := registry.Write(ctx, img, out, registry.Options{}); err != nil {
+		if err := registry.Write(ctx, img, out, ropts); err != nil {
 			return nil, err
 		}
 	}
@@ -207,32 +221,27 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Digest: d, Image: img, Metadata: meta, Warnings: run.report.Warnings}
+	res := &Result{Digest: d, Image: img, Metadata: meta, Warnings: append(run.warnings, hyg.Warnings...)}
 	res.Checkpoint.RawBytes = ckLayer.RawSize()
 	res.Checkpoint.CompressedBytes, _ = ckLayer.Size()
 	return res, nil
 }
 
-// RuntimeTar is the runtime layer: the launcher and the CRIU bundle. It is
-// the same for every image built with the same bundle and launcher.
-func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
-	// A symlinked bundle (a git worktree's build/criu pointing at another
-	// checkout's) would land in the image as a dangling link: add its target.
-	if r, err := filepath.EvalSymlinks(bundle); err == nil {
-		bundle = r
-	}
-	if r, err := filepath.EvalSymlinks(launcher); err == nil {
-		launcher = r
-	}
+// RuntimeTar is the runtime layer: the launcher, the CRIU bundle and the
+// Java agent ("": none). It is the same for every image built with the
+// same three.
+func RuntimeTar(launcher, bundle, agentJar string) (*layers.Tar, error) {
 	t := layers.NewTar()
-	if err := t.AddHost(launcher, contract.LauncherPath); err != nil {
-		return nil, fmt.Errorf("adding launcher: %w", err)
+	if err := addLauncher(t, launcher); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(bundle, "criu")); err != nil {
-		return nil, fmt.Errorf("CRIU bundle %s is incomplete (run `make criu`): %w", bundle, err)
+	if err := addBundle(t, bundle); err != nil {
+		return nil, err
 	}
-	if err := t.AddHost(bundle, contract.CriuDir); err != nil {
-		return nil, fmt.Errorf("adding CRIU bundle: %w", err)
+	if agentJar != "" {
+		if err := addAgent(t, agentJar); err != nil {
+			return nil, err
+		}
 	}
 	// The checkpoint's mount point in the sandbox; present in the runtime
 	// layer so that the sandbox's diff does not record its creation.
@@ -240,6 +249,45 @@ func RuntimeTar(launcher, bundle string) (*layers.Tar, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// addLauncher, addBundle and addAgent add the runtime's pieces at their
+// places. Symlinks to them (a checkout's build/criu may be one) must not
+// end up in the image as links: they add what the links name.
+func addLauncher(t *layers.Tar, launcher string) error {
+	launcher, err := filepath.EvalSymlinks(launcher)
+	if err != nil {
+		return fmt.Errorf("adding launcher: %w", err)
+	}
+	if err := t.AddHost(launcher, contract.LauncherPath); err != nil {
+		return fmt.Errorf("adding launcher: %w", err)
+	}
+	return nil
+}
+
+func addBundle(t *layers.Tar, bundle string) error {
+	resolved, err := filepath.EvalSymlinks(bundle)
+	if err != nil {
+		return fmt.Errorf("CRIU bundle %s is missing (run `make criu`): %w", bundle, err)
+	}
+	if _, err := os.Stat(filepath.Join(resolved, "criu")); err != nil {
+		return fmt.Errorf("CRIU bundle %s is incomplete (run `make criu`): %w", bundle, err)
+	}
+	if err := t.AddHost(resolved, contract.CriuDir); err != nil {
+		return fmt.Errorf("adding CRIU bundle: %w", err)
+	}
+	return nil
+}
+
+func addAgent(t *layers.Tar, agentJar string) error {
+	agentJar, err := filepath.EvalSymlinks(agentJar)
+	if err != nil {
+		return fmt.Errorf("adding crac-build agent: %w", err)
+	}
+	if err := t.AddHost(agentJar, contract.AgentPath); err != nil {
+		return fmt.Errorf("adding crac-build agent: %w", err)
+	}
+	return nil
 }
 
 // skipInDiff leaves out of the container diff what the sandbox itself made.
@@ -260,33 +308,24 @@ type runSpec struct {
 	cwd     string
 	images  string
 	scratch string
+	// mounts are added to the sandbox's (the build secrets).
+	mounts []specs.Mount
 }
 
 type runResult struct {
-	report *checkpoint.Report
-	warmup contract.Warmup
-	upper  string
+	warmResult
+	upper string
 }
 
 // runAndDump runs the application in the sandbox, waits for it, warms it
 // up and dumps it. The sandbox is gone when it returns.
 func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]int64) (_ *runResult, err error) {
 	t0 := time.Now()
-	appLog := newRing(40)
-	var appOut io.Writer = appLog
-	if o.AppOutput != nil {
-		appOut = io.MultiWriter(o.AppOutput, appLog)
-	}
-	stdout, err := newPipe(appOut)
+	out, err := newAppOutput(o.AppOutput)
 	if err != nil {
 		return nil, err
 	}
-	defer stdout.Close()
-	stderr, err := newPipe(appOut)
-	if err != nil {
-		return nil, err
-	}
-	defer stderr.Close()
+	defer out.Close()
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
 	c, err := sandbox.Start(ctx, sandbox.Config{
@@ -296,11 +335,12 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		Args:    append([]string{contract.LauncherPath, "--crac-mode=init", "--"}, rs.args...),
 		Env:     rs.env,
 		Cwd:     rs.cwd,
-		Mounts: []specs.Mount{{
+		Mounts: append([]specs.Mount{{
 			Destination: contract.ImagesDir, Type: "bind", Source: rs.images,
 			Options: []string{"rbind", "rw"},
-		}},
-		Stdout: stdout.w, Stderr: stderr.w,
+		}}, rs.mounts...),
+		Stdout: out.stdout.w, Stderr: out.stderr.w,
+		Network: o.Network,
 	})
 	if err != nil {
 		return nil, err
@@ -310,86 +350,17 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 			err = derr
 		}
 	}()
-	// The pipes' write ends now live in the container; close ours so the
-	// readers see EOF when the application is gone.
-	stdout.closeWrite()
-	stderr.closeWrite()
-	failed := func(what string, err error) error {
-		stdout.drain()
-		stderr.drain()
-		return fmt.Errorf("%s: %w\n--- last lines of the application's output ---\n%s", what, err, appLog.String())
-	}
+	// The pipes' write ends now live in the container.
+	out.closeWrite()
 
-	client := warmup.Client(c.DialContext)
-	rctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
-	ready, err := warmup.WaitReady(rctx, client, o.ReadyURL, c.Done())
-	cancel()
-	if errors.Is(err, warmup.ErrExited) {
-		return nil, failed("application exited before it was ready", fmt.Errorf("exit status %d", c.Wait()))
-	}
+	wr, err := warmAndDump(ctx, sandboxApp{c}, warmRun{
+		warmup: o.warmup(), coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.Settle, o.AllowConnections),
+		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
+	})
 	if err != nil {
-		return nil, failed("waiting for "+o.ReadyURL, err)
+		return nil, err
 	}
-	o.Logf("ready after %d ms", ready.Milliseconds())
-	timings["start"] = time.Since(t0).Milliseconds()
-
 	t0 = time.Now()
-	w := contract.Warmup{ReadyAfterMs: ready.Milliseconds()}
-	host, port := appAddr(o)
-	if o.WarmupScript != "" {
-		o.Logf("running warmup script %s", o.WarmupScript)
-		w.Script = filepath.Base(o.WarmupScript)
-		sctx, cancel := context.WithTimeout(ctx, o.WarmupTimeout)
-		err := warmup.Script(sctx, o.WarmupScript, os.Environ(), host, port, c.StartInNetns, o.AppOutput)
-		cancel()
-		if err != nil {
-			return nil, failed("warmup", err)
-		}
-	}
-	if o.WarmupRequests > 0 {
-		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)) + o.WarmupPath
-		o.Logf("sending %d warmup requests to %s", o.WarmupRequests, u)
-		s, err := warmup.HTTP(ctx, client, u, o.WarmupRequests)
-		if err != nil {
-			return nil, failed("warmup", err)
-		}
-		w.Requests, w.Errors = s.Requests, s.Errors
-		w.FirstMs = float64(s.First.Microseconds()) / 1000
-		w.LastMs = float64(s.Last.Microseconds()) / 1000
-	}
-	client.CloseIdleConnections()
-	select {
-	case <-c.Done():
-		return nil, failed("application exited during warmup", fmt.Errorf("exit status %d", c.Wait()))
-	default:
-	}
-	w.DurationMs = time.Since(t0).Milliseconds()
-	timings["warmup"] = w.DurationMs
-
-	pid, err := appPID(c.InitPID())
-	if err != nil {
-		return nil, failed("finding the application's process", err)
-	}
-	o.Logf("checkpointing process %d", pid)
-	var out strings.Builder
-	args := []string{contract.LauncherPath, "--crac-mode=dump", "--pid", strconv.Itoa(pid), "--work", dumpWorkDir}
-	if o.NoGC {
-		args = append(args, "--gc=false")
-	}
-	if o.Settle > 0 {
-		args = append(args, "--settle="+o.Settle.String())
-	}
-	if err := c.Exec(ctx, sandbox.ExecOptions{
-		Args:      args,
-		ExtraCaps: []string{"CAP_CHECKPOINT_RESTORE"},
-		Stdout:    &out,
-	}); err != nil {
-		return nil, failed("checkpoint", err)
-	}
-	var rep checkpoint.Report
-	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-		return nil, fmt.Errorf("reading the dump report: %w: %q", err, out.String())
-	}
 	// The dumped tree is frozen; end the sandbox.
 	_ = c.Signal(syscall.SIGKILL)
 	select {
@@ -397,14 +368,36 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("the sandbox did not stop after the dump")
 	}
-	stdout.drain()
-	stderr.drain()
+	out.drain()
 	timings["sandbox"] = time.Since(t0).Milliseconds()
 	upper := filepath.Join(rs.scratch, "diff")
 	if err := c.DetachUpper(upper); err != nil {
 		return nil, err
 	}
-	return &runResult{report: &rep, warmup: w, upper: upper}, nil
+	return &runResult{warmResult: *wr, upper: upper}, nil
+}
+
+// sandboxApp is the application in a runc sandbox, dumped from inside the
+// sandbox by `runc exec` of the launcher's dump mode.
+type sandboxApp struct{ *sandbox.Container }
+
+var _ app = sandboxApp{}
+
+func (s sandboxApp) dump(ctx context.Context, flags []string) (*checkpoint.Report, error) {
+	pid, err := appPID(s.InitPID())
+	if err != nil {
+		return nil, fmt.Errorf("finding the application's process: %w", err)
+	}
+	var out strings.Builder
+	args := append([]string{contract.LauncherPath, "--crac-mode=dump", "--pid", strconv.Itoa(pid)}, flags...)
+	if err := s.Exec(ctx, sandbox.ExecOptions{
+		Args:      args,
+		ExtraCaps: []string{"CAP_CHECKPOINT_RESTORE"},
+		Stdout:    &out,
+	}); err != nil {
+		return nil, err
+	}
+	return parseReport(out.String())
 }
 
 // appPID finds the application's PID, as its own PID namespace numbers it:
@@ -433,15 +426,6 @@ func appPID(initPID int) (int, error) {
 		return 0, fmt.Errorf("no NSpid for process %s", kids[0])
 	}
 	return strconv.Atoi(ns[len(ns)-1])
-}
-
-func appAddr(o *Options) (string, int) {
-	host, port := "127.0.0.1", o.Port
-	if u, err := url.Parse(o.ReadyURL); err == nil && port == 0 {
-		host = u.Hostname()
-		port, _ = strconv.Atoi(u.Port())
-	}
-	return host, port
 }
 
 // withJVMFlags inserts JVMFlags after a direct java command.
@@ -563,9 +547,9 @@ func (r *ring) Write(p []byte) (int, error) {
 func (r *ring) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := strings.Join(r.lines, "\n")
+	lines := r.lines
 	if r.part != "" {
-		out += "\n" + r.part
+		lines = append(append([]string{}, lines...), r.part)
 	}
-	return out
+	return strings.Join(lines, "\n")
 }

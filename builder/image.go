@@ -51,6 +51,9 @@ func assemble(base v1.Image, baseCfg *v1.ConfigFile, ls []*layers.Layer, meta *c
 	for k, v := range Labels(meta, ls[2].RawSize()) {
 		cfg.Config.Labels[k] = v
 	}
+	for k, v := range ProvenanceLabels(meta) {
+		cfg.Config.Labels[k] = v
+	}
 	// mutate.Append already recorded the layers' diff IDs and history.
 	withLayers, err := img.ConfigFile()
 	if err != nil {
@@ -80,4 +83,19 @@ func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
 		contract.LabelCheckpoint:  strconv.FormatInt(rawCheckpoint, 10),
 		contract.LabelCreated:     m.Created.Format(time.RFC3339),
 	}
+}
+
+// ProvenanceLabels say where the image comes from: the base image (by the
+// OCI spec's keys) and the build host's CPU. The builder's version, the
+// kernel and the time are in Labels.
+func ProvenanceLabels(m *contract.Metadata) map[string]string {
+	out := map[string]string{}
+	if m.Base != nil {
+		out[contract.LabelBaseName] = m.Base.Name
+		out[contract.LabelBaseDigest] = m.Base.Digest
+	}
+	if m.Host.CPUModel != "" {
+		out[contract.LabelCPUModel] = m.Host.CPUModel
+	}
+	return out
 }

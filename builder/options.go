@@ -9,7 +9,12 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/progress"
+	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/secrets"
 )
 
 // Add copies a host file or directory into the image.
@@ -69,12 +74,25 @@ type Options struct {
 	Push    []string
 	// Insecure allows plain-HTTP registries for Base and Push.
 	Insecure bool
+	// Platform selects the base from a multi-platform index (default: this
+	// host's). Its architecture must be this host's: the build runs the
+	// application here.
+	Platform *v1.Platform
 
 	Compression layers.Compression
 	// CriuBundle is the host folder holding the CRIU bundle (`make criu`).
 	CriuBundle string
 	// Launcher is the host path of the crac-launch binary.
 	Launcher string
+	// Agent is the host path of crac-agent.jar (default: next to the
+	// launcher). NoAgent runs the application without it: org.crac
+	// Resources are then not notified.
+	Agent   string
+	NoAgent bool
+	// OnRestoreError is the launcher's policy when a Resource's
+	// afterRestore fails: contract.OnRestoreErrorCold (default) or
+	// contract.OnRestoreErrorContinue.
+	OnRestoreError string
 	// Runtime is the OCI runtime (default runc).
 	Runtime string
 	// CacheDir keeps unpacked base images between builds.
@@ -85,51 +103,45 @@ type Options struct {
 	// AppOutput receives the application's stdout and stderr as it runs
 	// in the sandbox (nil: kept only for error messages).
 	AppOutput io.Writer
-	// Logf reports progress (nil: silent).
+	// Logf reports the steps of the build (nil: silent).
 	Logf func(format string, args ...any)
+	// Progress receives byte counts of the base's pull or unpack, of the
+	// layers' compression and of pushes (nil: none).
+	Progress progress.Func
 	// Version is the builder's version, recorded in the image.
 	Version string
+
+	// Secrets are given to the application during the build only, as
+	// read-only files /run/secrets/ID; the checkpoint and the diff are
+	// scanned for their values, and a value found fails the build.
+	Secrets []secrets.Secret
+	// AllowConnections lets the build go on when the application holds
+	// established TCP connections to peers outside its process tree at
+	// the checkpoint: they are closed at dump. Without it they fail it.
+	AllowConnections bool
+	// Network is the sandbox's network: "none" (default: loopback only)
+	// or "host" (the build host's network: the application can reach
+	// services during warmup; its port must be free on the host).
+	Network string
+	// RestoreSignal (SIGUSR1 or SIGWINCH) is sent by the launcher to the
+	// restored application after each restore; the application must
+	// catch it. Empty: none (the file contract.RestoredPath is always
+	// written).
+	RestoreSignal string
 }
 
 func (o *Options) defaults() error {
 	if o.Base == "" {
 		return fmt.Errorf("no base image (--base)")
 	}
-	if o.Port == 0 && o.ReadyURL == "" {
-		return fmt.Errorf("the application's port (--port) or a readiness URL (--ready-url) is needed to know when it is ready")
+	if err := registry.CheckHostArch(o.Platform); err != nil {
+		return err
 	}
-	if o.ReadyURL == "" {
-		o.ReadyURL = fmt.Sprintf("http://127.0.0.1:%d/", o.Port)
+	w := o.warmup()
+	if err := w.defaults(); err != nil {
+		return err
 	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
-	}
-	if o.WarmupTimeout == 0 {
-		o.WarmupTimeout = DefaultWarmupTimeout
-	}
-	if o.WarmupPath == "" {
-		o.WarmupPath = "/"
-	}
-	if !strings.HasPrefix(o.WarmupPath, "/") {
-		return fmt.Errorf("--warmup-path %q must start with /", o.WarmupPath)
-	}
-	if o.WarmupRequests > 0 && o.Port == 0 {
-		return fmt.Errorf("--warmup-requests needs --port")
-	}
-	if o.WarmupScript != "" {
-		abs, err := filepath.Abs(o.WarmupScript)
-		if err != nil {
-			return err
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return fmt.Errorf("warmup script: %w", err)
-		}
-		if fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("warmup script %s is not executable (chmod +x)", o.WarmupScript)
-		}
-		o.WarmupScript = abs
-	}
+	o.SetWarmup(w)
 	if o.Compression == "" {
 		o.Compression = layers.Zstd
 	}
@@ -139,8 +151,14 @@ func (o *Options) defaults() error {
 	if o.CriuBundle == "" || o.Launcher == "" {
 		return fmt.Errorf("the CRIU bundle and the launcher are needed (see `crac-build doctor`)")
 	}
+	if err := o.agentDefaults(); err != nil {
+		return err
+	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if err := o.hygieneDefaults(); err != nil {
+		return err
 	}
 	if o.CacheDir == "" {
 		d, err := os.UserCacheDir()
@@ -150,6 +168,24 @@ func (o *Options) defaults() error {
 		o.CacheDir = filepath.Join(d, "crac-build")
 	}
 	return nil
+}
+
+// warmup returns the readiness and warmup fields as the type that Build
+// and Checkpoint share.
+func (o *Options) warmup() WarmupOptions {
+	return WarmupOptions{
+		Port: o.Port, ReadyURL: o.ReadyURL, ReadyTimeout: o.ReadyTimeout,
+		Script: o.WarmupScript, ScriptTimeout: o.WarmupTimeout,
+		Requests: o.WarmupRequests, Path: o.WarmupPath, NoGC: o.NoGC, Settle: o.Settle,
+	}
+}
+
+// SetWarmup sets the readiness and warmup fields from w.
+func (o *Options) SetWarmup(w WarmupOptions) {
+	o.Port, o.ReadyURL, o.ReadyTimeout = w.Port, w.ReadyURL, w.ReadyTimeout
+	o.WarmupScript, o.WarmupTimeout = w.Script, w.ScriptTimeout
+	o.WarmupRequests, o.WarmupPath, o.NoGC = w.Requests, w.Path, w.NoGC
+	o.Settle = w.Settle
 }
 
 // Defaults of the time bounds.
@@ -184,6 +220,11 @@ func ParseCommand(s string) ([]string, error) {
 	for _, r := range s {
 		switch {
 		case esc:
+			// Inside double quotes a backslash escapes only $ ` " \ and
+			// newline; before anything else it stays, as in sh.
+			if quote == '"' && !strings.ContainsRune("$`\"\\\n", r) {
+				cur.WriteRune('\\')
+			}
 			cur.WriteRune(r)
 			esc = false
 		case r == '\\' && quote != '\'':

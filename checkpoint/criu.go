@@ -147,6 +147,14 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 		Unprivileged: ptr(true),
 		RstSibling:   ptr(true),
 		TcpClose:     ptr(opts.TCPClose),
+		// The mode of the container's "/" (the task's root and usually
+		// its cwd) is the runtime's choice, not the image's: the build
+		// sandbox has 0700, podman gives 0555, Docker and containerd 0755.
+		// CRIU's mode check on it would refuse every restore under another
+		// runtime ("File . has bad mode 040555 (expect 040700)"). The
+		// launcher checks size and mode of every file the JVM held open or
+		// mapped before it restores, so this skips only the check of dirs.
+		SkipFileRwxCheck: ptr(true),
 	}
 	n := &pidNotify{gate: opts.Gate}
 	done := make(chan error, 1)

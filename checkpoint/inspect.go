@@ -88,6 +88,7 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 		byPath[path] = &contract.OpenFile{Path: path, Mapped: true}
 	}
 	var out []contract.OpenFile
+	ms := readMounts()
 	for _, of := range byPath {
 		fi, err := os.Stat(of.Path)
 		if err != nil || !fi.Mode().IsRegular() {
@@ -95,6 +96,7 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 		}
 		of.Size = fi.Size()
 		of.Mode = uint32(fi.Mode().Perm())
+		of.Mount = ms.of(of.Path)
 		if !of.Writable {
 			// A file open for writing changes after the dump by design;
 			// its digest would only cause false alarms.

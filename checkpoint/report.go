@@ -25,6 +25,10 @@ type PrepareOptions struct {
 	GC bool
 	// Settle is the pause after GC; 0 means SettleTime when GC is set.
 	Settle time.Duration
+	// AllowConnections lets the dump go ahead although the tree holds
+	// established TCP connections to peers outside it (the dump closes
+	// them, see DumpOptions.TCPClose); without it they fail the dump.
+	AllowConnections bool
 }
 
 // Report is what the in-sandbox dump tells the builder.
@@ -36,6 +40,9 @@ type Report struct {
 	JVMVersion string              `json:"jvmVersion,omitempty"`
 	Warnings   []string            `json:"warnings,omitempty"`
 	TimingsMs  map[string]int64    `json:"timingsMs"`
+	// Hygiene is the inventory taken just before the dump; its Warnings
+	// are the same as the report's.
+	Hygiene *contract.Hygiene `json:"hygiene,omitempty"`
 }
 
 // PrepareAndDump runs the pre-dump steps, records the process's facts,
@@ -46,11 +53,12 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 	step := func(name string, t0 time.Time) { r.TimingsMs[name] = time.Since(t0).Milliseconds() }
 
 	t0 := time.Now()
+	jvm := true
 	if out, err := hotspot.Jcmd(ctx, p.PID, "VM.version"); err == nil {
 		r.JVMVersion = firstLine(out)
 	} else {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("attach to JVM %d failed, no GC before dump: %v", p.PID, err))
-		p.GC = false
+		p.GC, jvm = false, false
 	}
 	if p.GC {
 		if _, err := hotspot.Jcmd(ctx, p.PID, "GC.run"); err != nil {
@@ -73,6 +81,13 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 			r.Warnings = append(r.Warnings, fmt.Sprintf("System.trim_native_heap: %v", err))
 		}
 	}
+	// The JVM's own view of its memory, while the attach listener runs.
+	var mem contract.Memory
+	if jvm {
+		if err := JVMMemory(ctx, p.PID, &mem); err != nil {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("reading the JVM's memory split: %v", err))
+		}
+	}
 	// A stale attach socket makes every jcmd after a restore fail.
 	if err := hotspot.RemoveAttachFiles(p.PID); err != nil {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("removing attach files: %v", err))
@@ -85,10 +100,14 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 		return nil, err
 	}
 	r.Process, r.OpenFiles = *proc, files
-	for _, f := range files {
-		if f.Writable && !f.Append {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is open for writing without O_APPEND: if a restored process grows it, later restores of the same container fail", f.Path))
-		}
+	h, err := Inventory(p.PID)
+	if err != nil {
+		return nil, err
+	}
+	addJVMMemory(&h.Memory, mem)
+	r.Hygiene = h
+	if err := checkHygiene(r, p.AllowConnections); err != nil {
+		return nil, err
 	}
 	flags, model, err := contract.CPUFeatures()
 	if err != nil {

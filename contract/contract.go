@@ -85,6 +85,10 @@ type OpenFile struct {
 	Writable bool   `json:"writable,omitempty"`
 	Append   bool   `json:"append,omitempty"`
 	Mapped   bool   `json:"mapped,omitempty"`
+	// Mount is the mount point of the file's filesystem when that is not
+	// the image's root (a tmpfs, volume or bind mount of the sandbox):
+	// such a file is in no layer, and a restore needs it provided.
+	Mount string `json:"mount,omitempty"`
 }
 
 // Process describes the checkpointed process tree's root (the JVM).
@@ -141,6 +145,17 @@ type Metadata struct {
 	TCPClose bool `json:"tcpClose"`
 	// Timings of the build steps, in milliseconds, by step name.
 	Timings map[string]int64 `json:"timingsMs,omitempty"`
+	// Coordination is nil when the JVM ran without the crac-build agent.
+	Coordination *Coordination `json:"coordination,omitempty"`
+
+	// Base is the image the build started from (provenance).
+	Base *BaseImage `json:"base,omitempty"`
+	// Hygiene is the pre-dump inventory and the scans of the checkpoint.
+	Hygiene *Hygiene `json:"hygiene,omitempty"`
+	// RestoreSignal, if set (e.g. "SIGUSR1"), is sent by the launcher to
+	// the restored process right after the restore, after RestoredPath is
+	// written: the application asked for it to re-seed at once.
+	RestoreSignal string `json:"restoreSignal,omitempty"`
 }
 
 // Read loads and validates the metadata file at path.

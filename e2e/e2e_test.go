@@ -68,10 +68,16 @@ var (
 	workDir   string
 )
 
+// tempDirs are removed when the tests are done, with workDir.
+var tempDirs []string
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if workDir != "" {
 		os.RemoveAll(workDir)
+	}
+	for _, d := range tempDirs {
+		os.RemoveAll(d)
 	}
 	os.Exit(code)
 }
@@ -190,6 +196,15 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
+// requestsServed is the count examples/hello's GET / reports (0 if none).
+func requestsServed(body string) int {
+	var served int
+	if m := regexp.MustCompile(`requests served: (\d+)`).FindStringSubmatch(body); m != nil {
+		served, _ = strconv.Atoi(m[1])
+	}
+	return served
+}
+
 // waitFor polls cond for up to 5 s: container output arrives asynchronously.
 func waitFor(cond func() bool) bool {
 	for i := 0; i < 100; i++ {
@@ -212,11 +227,7 @@ func TestRestoredServesAndStops(t *testing.T) {
 	}
 	// The warmup served many requests before the checkpoint: a restored
 	// JVM carries on counting, a fresh one would not.
-	var served int
-	if m := regexp.MustCompile(`requests served: (\d+)`).FindStringSubmatch(body); m != nil {
-		served, _ = strconv.Atoi(m[1])
-	}
-	if served < 10 {
+	if served := requestsServed(body); served < 10 {
 		t.Errorf("GET / = %q: %d requests served, want the warmup's count carried over (a fresh JVM would say 1)", body, served)
 	}
 	// The restored JVM's stdout must reach the container's stdout.

@@ -1,5 +1,3 @@
-// Package inspect reads what a warm image says about itself: its labels,
-// its layers, and the checkpoint metadata in its last layer.
 package inspect
 
 import (
@@ -7,32 +5,81 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/registry"
+)
+
+// Roles of a warm image's layers, in order: the base's, then the three
+// crac-build adds (see the image contract in the README).
+const (
+	RoleBase        = "base"
+	RoleApplication = "application"
+	RoleRuntime     = "runtime"
+	RoleCheckpoint  = "checkpoint"
 )
 
 // Layer is one layer of the image.
 type Layer struct {
 	Digest    string `json:"digest"`
 	MediaType string `json:"mediaType"`
+	// Size is the blob's (compressed) size.
 	Size      int64  `json:"size"`
+	Role      string `json:"role"`
 	CreatedBy string `json:"createdBy,omitempty"`
 }
 
-// Info is what inspect shows.
+// Checkpoint sizes the checkpoint layer.
+type Checkpoint struct {
+	// CompressedBytes is the layer blob, what a pull transfers.
+	CompressedBytes int64 `json:"compressedBytes"`
+	// RawBytes is the uncompressed layer (a tar): CRIU images, metadata
+	// and the application's filesystem changes.
+	RawBytes int64 `json:"rawBytes"`
+	// ImagesBytes is the sum of the CRIU image files, in ImageFiles files.
+	ImagesBytes int64  `json:"imagesBytes"`
+	ImageFiles  int    `json:"imageFiles"`
+	Compression string `json:"compression"`
+}
+
+// Info is what inspect shows. The fields above Metadata summarise it.
 type Info struct {
-	Ref        string             `json:"ref"`
-	Digest     string             `json:"digest"`
-	Entrypoint []string           `json:"entrypoint"`
-	Labels     map[string]string  `json:"labels,omitempty"`
-	Layers     []Layer            `json:"layers"`
-	Metadata   *contract.Metadata `json:"metadata,omitempty"`
-	// CheckpointRawBytes is the size of the CRIU image files.
-	CheckpointRawBytes int64 `json:"checkpointRawBytes"`
+	Ref        string            `json:"ref"`
+	Digest     string            `json:"digest"`
+	Platform   string            `json:"platform"`
+	Entrypoint []string          `json:"entrypoint"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Layers     []Layer           `json:"layers"`
+	// TotalBytes is the sum of the layer blobs.
+	TotalBytes int64 `json:"totalBytes"`
+	Warm       bool  `json:"warm"`
+
+	// The facts of a warm image (zero otherwise).
+	Builder              string     `json:"builder,omitempty"`
+	Created              *time.Time `json:"created,omitempty"`
+	JVMVersion           string     `json:"jvmVersion,omitempty"`
+	CriuVersion          string     `json:"criuVersion,omitempty"`
+	BuildKernel          string     `json:"buildKernel,omitempty"`
+	BuildArch            string     `json:"buildArch,omitempty"`
+	BuildCPU             string     `json:"buildCPU,omitempty"`
+	RequiredCapabilities []string   `json:"requiredCapabilities,omitempty"`
+	// CPUFeatures are the instruction-set features of the build host's
+	// CPU: a restore needs a CPU with all of them.
+	CPUFeatures []string         `json:"cpuFeatures,omitempty"`
+	ColdCommand []string         `json:"coldCommand,omitempty"`
+	Warmup      *contract.Warmup `json:"warmup,omitempty"`
+	Checkpoint  *Checkpoint      `json:"checkpoint,omitempty"`
+	// Base is the image it was built on (the labels
+	// org.opencontainers.image.base.name and .digest), nil without them.
+	Base *contract.BaseImage `json:"base,omitempty"`
+
+	Metadata *contract.Metadata `json:"metadata,omitempty"`
 }
 
 // Image inspects the image at ref.
@@ -44,20 +91,28 @@ func Image(ctx context.Context, ref string, o registry.Options) (*Info, error) {
 	return FromImage(img, ref)
 }
 
-// FromImage inspects img.
+// FromImage inspects img. For a warm image it reads the checkpoint layer
+// through (a pull of that layer, for a registry image).
 func FromImage(img v1.Image, ref string) (*Info, error) {
 	d, err := img.Digest()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("digest of %s: %w", ref, err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("config of %s: %w", ref, err)
 	}
 	info := &Info{Ref: ref, Digest: d.String(), Entrypoint: cf.Config.Entrypoint, Labels: cf.Config.Labels}
+	if n, bd := cf.Config.Labels[contract.LabelBaseName], cf.Config.Labels[contract.LabelBaseDigest]; n != "" || bd != "" {
+		info.Base = &contract.BaseImage{Name: n, Digest: bd}
+	}
+	info.Platform = cf.OS + "/" + cf.Architecture
+	if cf.Variant != "" {
+		info.Platform += "/" + cf.Variant
+	}
 	ls, err := img.Layers()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layers of %s: %w", ref, err)
 	}
 	var hist []v1.History
 	for _, h := range cf.History {
@@ -65,52 +120,139 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 			hist = append(hist, h)
 		}
 	}
+	ck := -1
 	for i, l := range ls {
-		ld, _ := l.Digest()
-		sz, _ := l.Size()
+		ld, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("layer %d of %s: %w", i, ref, err)
+		}
+		sz, err := l.Size()
+		if err != nil {
+			return nil, fmt.Errorf("layer %s of %s: %w", ld, ref, err)
+		}
 		mt, _ := l.MediaType()
-		e := Layer{Digest: ld.String(), MediaType: string(mt), Size: sz}
+		e := Layer{Digest: ld.String(), MediaType: string(mt), Size: sz, Role: RoleBase}
 		if i < len(hist) {
 			e.CreatedBy = hist[i].CreatedBy
+			e.Role = roleOf(e.CreatedBy)
+		}
+		if e.Role == RoleCheckpoint {
+			ck = i
 		}
 		info.Layers = append(info.Layers, e)
+		info.TotalBytes += sz
 	}
 	if cf.Config.Labels[contract.LabelFormat] == "" || len(ls) == 0 {
 		return info, nil // not a warm image
 	}
-	m, err := readMetadata(ls[len(ls)-1])
+	if ck < 0 {
+		ck = len(ls) - 1 // history lost (e.g. squashed): the contract puts it last
+		info.Layers[ck].Role = RoleCheckpoint
+	}
+	m, raw, err := readMetadata(ls[ck])
 	if err != nil {
 		return nil, fmt.Errorf("reading checkpoint metadata of %s: %w", ref, err)
 	}
+	info.Warm = true
 	info.Metadata = m
+	info.Builder = m.Builder
+	created := m.Created
+	info.Created = &created
+	info.JVMVersion = m.JVMVersion
+	info.CriuVersion = m.Host.CriuVersion
+	info.BuildKernel = m.Host.Kernel
+	info.BuildArch = m.Host.Arch
+	info.BuildCPU = m.Host.CPUModel
+	info.RequiredCapabilities = m.RequiredCaps
+	info.CPUFeatures = contract.ISAFeatures(m.Host.CPUFeatures)
+	info.ColdCommand = m.Cold.Args
+	w := m.Warmup
+	info.Warmup = &w
+	c := &Checkpoint{CompressedBytes: info.Layers[ck].Size, RawBytes: raw, ImageFiles: len(m.Images)}
+	c.Compression = compressionOf(types.MediaType(info.Layers[ck].MediaType))
 	for _, f := range m.Images {
-		info.CheckpointRawBytes += f.Size
+		c.ImagesBytes += f.Size
 	}
+	if c.RawBytes == 0 {
+		c.RawBytes, _ = strconv.ParseInt(cf.Config.Labels[contract.LabelCheckpoint], 10, 64)
+	}
+	info.Checkpoint = c
 	return info, nil
 }
 
-func readMetadata(l v1.Layer) (*contract.Metadata, error) {
+// roleOf names a layer by the history entry crac-build wrote for it.
+func roleOf(createdBy string) string {
+	switch {
+	case strings.HasPrefix(createdBy, "crac-build: application"):
+		return RoleApplication
+	case strings.HasPrefix(createdBy, "crac-build: launcher"):
+		return RoleRuntime
+	case strings.HasPrefix(createdBy, "crac-build: checkpoint"):
+		return RoleCheckpoint
+	}
+	return RoleBase
+}
+
+func compressionOf(mt types.MediaType) string {
+	s := string(mt)
+	switch {
+	case strings.HasSuffix(s, "zstd"):
+		return "zstd"
+	case strings.HasSuffix(s, "gzip"):
+		return "gzip"
+	case strings.HasSuffix(s, "tar"):
+		return "none"
+	}
+	return s
+}
+
+// readMetadata finds the metadata in the checkpoint layer and returns it
+// with the layer's uncompressed size (it reads the layer to the end).
+func readMetadata(l v1.Layer) (*contract.Metadata, int64, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	cr := &countReader{r: rc}
+	tr := tar.NewReader(cr)
 	want := strings.TrimPrefix(contract.MetadataPath, "/")
+	var m *contract.Metadata
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil, fmt.Errorf("no %s in the last layer", contract.MetadataPath)
+			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if strings.TrimPrefix(h.Name, "./") == want {
+		if m == nil && strings.TrimPrefix(h.Name, "./") == want {
 			b, err := io.ReadAll(tr)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			return contract.Parse(b)
+			if m, err = contract.Parse(b); err != nil {
+				return nil, 0, err
+			}
 		}
 	}
+	if m == nil {
+		return nil, 0, fmt.Errorf("no %s in the checkpoint layer", contract.MetadataPath)
+	}
+	// The tar's end-of-archive blocks and padding after them.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return nil, 0, err
+	}
+	return m, cr.n, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -280,14 +280,16 @@ func checkOpenFiles(m *contract.Metadata) error {
 		if err := unix.Stat(f.Path, &st); err != nil {
 			return fmt.Errorf("file %s held open at checkpoint: %w", f.Path, err)
 		}
+		// CRIU's own mode check is off (see checkpoint.Restore): this one
+		// stands for it, for writable files too.
+		if st.Mode&0o7777 != f.Mode&0o7777 {
+			return fmt.Errorf("file %s held open at checkpoint has mode %o, was %o", f.Path, st.Mode&0o7777, f.Mode)
+		}
 		if f.Writable {
 			continue // its size changes by design; CRIU restores its position
 		}
 		if st.Size != f.Size {
 			return fmt.Errorf("file %s held open at checkpoint has size %d, was %d", f.Path, st.Size, f.Size)
-		}
-		if st.Mode&0o7777 != f.Mode&0o7777 {
-			return fmt.Errorf("file %s held open at checkpoint has mode %o, was %o", f.Path, st.Mode&0o7777, f.Mode)
 		}
 		if f.SHA256 != "" && st.Dev != root.Dev {
 			d, err := sha256File(f.Path)

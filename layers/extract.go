@@ -26,6 +26,9 @@ func Extract(r io.Reader, dir string) error {
 		t    time.Time
 	}
 	var dirs []dirTime
+	// written holds the paths this layer wrote: an opaque marker hides only
+	// what lower layers (or dir) held, not entries of its own layer.
+	written := map[string]bool{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -45,15 +48,17 @@ func Extract(r io.Reader, dir string) error {
 				return err
 			}
 			if base == whiteoutOpaque {
-				ents, _ := os.ReadDir(parent)
-				for _, e := range ents {
-					_ = os.RemoveAll(filepath.Join(parent, e.Name()))
-				}
-			} else {
-				_ = os.RemoveAll(filepath.Join(parent, strings.TrimPrefix(base, whiteoutPrefix)))
+				removeUnwritten(parent, path.Dir(name), written)
+				continue
 			}
+			victim := strings.TrimPrefix(base, whiteoutPrefix)
+			if victim == "" || victim == "." || victim == ".." || strings.Contains(victim, "/") {
+				return fmt.Errorf("invalid whiteout %q in layer", h.Name)
+			}
+			_ = os.RemoveAll(filepath.Join(parent, victim))
 			continue
 		}
+		written[name] = true
 		parent, err := securejoin.SecureJoin(dir, path.Dir(name))
 		if err != nil {
 			return fmt.Errorf("resolving %s: %w", h.Name, err)
@@ -140,4 +145,21 @@ func Extract(r io.Reader, dir string) error {
 		_ = os.Chtimes(dirs[i].path, dirs[i].t, dirs[i].t)
 	}
 	return nil
+}
+
+// removeUnwritten deletes what dir (the layer path rel) holds that the
+// current layer did not write, keeping its own entries and their parents.
+func removeUnwritten(dir, rel string, written map[string]bool) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		childRel := path.Join(rel, e.Name())
+		child := filepath.Join(dir, e.Name())
+		if !written[childRel] {
+			_ = os.RemoveAll(child)
+			continue
+		}
+		if e.IsDir() {
+			removeUnwritten(child, childRel, written)
+		}
+	}
 }

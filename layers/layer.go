@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/crac-build/crac-build/progress"
 )
 
 // Compression of a layer blob.
@@ -42,6 +44,10 @@ type WriteOptions struct {
 	// Parallel lets the compressor use every core. Off for layers that
 	// must be byte-identical across builds.
 	Parallel bool
+	// Progress receives the count of tar bytes compressed, as operation
+	// progress.Compress named Name (nil: no reports).
+	Progress progress.Func
+	Name     string
 }
 
 // Layer is a compressed layer blob in a file, with its digests known.
@@ -74,7 +80,8 @@ func (l *Layer) Uncompressed() (io.ReadCloser, error) {
 			f.Close()
 			return nil, err
 		}
-		return &closers{Reader: d.IOReadCloser(), cs: []io.Closer{f}}, nil
+		rc := d.IOReadCloser()
+		return &closers{Reader: rc, cs: []io.Closer{rc, f}}, nil
 	}
 	g, err := gzip.NewReader(f)
 	if err != nil {
@@ -152,7 +159,8 @@ func Write(t *Tar, dir string, o WriteOptions) (*Layer, error) {
 		return nil, err
 	}
 	diffHash := sha256.New()
-	raw, err := t.WriteTo(io.MultiWriter(comp, diffHash))
+	pc := progress.NewCounter(o.Progress, progress.Compress, o.Name, t.EstimatedSize())
+	raw, err := t.WriteTo(pc.Writer(io.MultiWriter(comp, diffHash)))
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +182,7 @@ func Write(t *Tar, dir string, o WriteOptions) (*Layer, error) {
 		return nil, fmt.Errorf("naming layer file: %w", err)
 	}
 	ok = true
+	pc.Finish()
 	return l, nil
 }
 

@@ -148,6 +148,18 @@ func (t *Tar) AddEntry(e Entry) error {
 	return t.put(&e)
 }
 
+// EstimatedSize is about the size of the tar WriteTo writes: a header
+// block per entry, the contents padded to blocks, the end marker. Parents
+// that WriteTo adds and long names' PAX records are not counted.
+func (t *Tar) EstimatedSize() int64 {
+	const block = 512
+	n := int64(2 * block)
+	for _, e := range t.entries {
+		n += block + (e.Header.Size+block-1)/block*block
+	}
+	return n
+}
+
 // Len returns the number of entries.
 func (t *Tar) Len() int { return len(t.entries) }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/crac-build/crac-build/progress"
 )
 
 // Kinds of image reference.
@@ -84,6 +88,16 @@ func ParseRef(s string) (Ref, error) {
 	return Ref{Kind: KindRegistry, Name: s}, nil
 }
 
+// KindOf returns the kind of ref (KindRegistry, ...), "" if it does not
+// parse.
+func KindOf(ref string) string {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return ""
+	}
+	return r.Kind
+}
+
 // Options for reading and writing.
 type Options struct {
 	// Platform selects from a multi-platform index; default: this host.
@@ -93,11 +107,60 @@ type Options struct {
 	// Keychain resolves credentials; default: the Docker config and its
 	// credential helpers (authn.DefaultKeychain).
 	Keychain authn.Keychain
+	// Progress receives the bytes uploaded by a push (progress.Push).
+	Progress progress.Func
+
+	// backoff replaces RetryBackoff (tests).
+	backoff *remote.Backoff
 }
+
+// The retry policy of every registry request. A registry that answers 408,
+// 429 or a 5xx, or a connection that drops, gets up to five tries, waiting
+// about 1, 2, 4 and 8 s between them (±20% jitter so that parallel layer
+// uploads do not retry in lock-step): 15 s covers a registry's rolling
+// restart or a short rate limit, and a real outage still fails a CI job
+// within a minute. Other 4xx (auth, not found, invalid manifest) are final.
+// Blob uploads are retried whole (a PATCH stream cannot be replayed
+// half-way); a blob the registry has by then is not sent again.
+var (
+	RetryBackoff     = remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 5}
+	RetryStatusCodes = []int{
+		http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+	}
+)
 
 // HostPlatform is the platform of the running binary.
 func HostPlatform() v1.Platform {
 	return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+}
+
+// ParsePlatform parses "os/arch[/variant]" (e.g. linux/amd64,
+// linux/arm64/v8). "" means the host's platform (nil).
+func ParsePlatform(s string) (*v1.Platform, error) {
+	if s == "" {
+		return nil, nil
+	}
+	p, err := v1.ParsePlatform(s)
+	if err != nil {
+		return nil, fmt.Errorf("platform %q: %w", s, err)
+	}
+	if p.OS == "" || p.Architecture == "" {
+		return nil, fmt.Errorf("platform %q: want OS/ARCH[/VARIANT], e.g. linux/amd64", s)
+	}
+	return p, nil
+}
+
+// CheckHostArch refuses a platform of another architecture than this
+// host's: a build or a run executes the image here, and a checkpoint is
+// bound to the architecture it was made on.
+func CheckHostArch(p *v1.Platform) error {
+	h := HostPlatform()
+	if p != nil && (p.Architecture != h.Architecture || p.OS != h.OS) {
+		return fmt.Errorf("platform %s: this host runs %s, and a checkpoint can only be made and restored on the architecture it runs on", p, h.String())
+	}
+	return nil
 }
 
 func (o Options) platform() v1.Platform {
@@ -119,7 +182,17 @@ func (o Options) remoteOpts(ctx context.Context) []remote.Option {
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(o.platform())}
+	b := RetryBackoff
+	if o.backoff != nil {
+		b = *o.backoff
+	}
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithPlatform(o.platform()),
+		remote.WithRetryBackoff(b),
+		remote.WithRetryStatusCodes(RetryStatusCodes...),
+	}
 }
 
 // Load reads the image ref names, resolving a multi-platform index to the
@@ -166,6 +239,9 @@ func Load(ctx context.Context, ref string, o Options) (v1.Image, error) {
 	}
 	want := o.platform()
 	if cf.Architecture != "" && cf.Architecture != want.Architecture {
+		if o.Platform != nil {
+			return nil, fmt.Errorf("image %s is for %s/%s, not the requested %s/%s (a checkpoint is bound to one architecture)", ref, cf.OS, cf.Architecture, want.OS, want.Architecture)
+		}
 		return nil, fmt.Errorf("image %s is for %s/%s, this host needs %s/%s (a checkpoint is bound to one architecture)", ref, cf.OS, cf.Architecture, want.OS, want.Architecture)
 	}
 	return img, nil
@@ -245,12 +321,7 @@ func Write(ctx context.Context, img v1.Image, ref string, o Options) error {
 		if err != nil {
 			return fmt.Errorf("parsing %q: %w", ref, err)
 		}
-		// remote.Write uploads every blob before the manifest: the tag
-		// moves only once the image is complete.
-		if err := remote.Write(n, img, o.remoteOpts(ctx)...); err != nil {
-			return fmt.Errorf("pushing %s: %w", ref, err)
-		}
-		return nil
+		return push(ctx, n, img, ref, o)
 	case KindOCILayout:
 		if r.Tag == "" {
 			return fmt.Errorf("output %s: name a tag (oci-layout:DIR:TAG)", ref)
@@ -274,6 +345,10 @@ func Write(ctx context.Context, img v1.Image, ref string, o Options) error {
 			return fmt.Errorf("output %s: %w", ref, err)
 		}
 		tmp.Close()
+		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("output %s: %w", ref, err)
+		}
 		if err := tarball.WriteToFile(tmp.Name(), t, img); err != nil {
 			os.Remove(tmp.Name())
 			return fmt.Errorf("writing docker archive %s: %w", r.Path, err)
@@ -285,6 +360,37 @@ func Write(ctx context.Context, img v1.Image, ref string, o Options) error {
 		return nil
 	}
 	return fmt.Errorf("unknown output kind %q", r.Kind)
+}
+
+// push uploads img. remote.Write asks the registry for each blob first
+// (HEAD) and uploads only the missing ones, then puts the manifest: the tag
+// moves only once every blob is there, so a failed push leaves no tag.
+func push(ctx context.Context, n name.Reference, img v1.Image, ref string, o Options) error {
+	opts := o.remoteOpts(ctx)
+	var done chan struct{}
+	if o.Progress != nil {
+		updates := make(chan v1.Update, 64)
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			for u := range updates {
+				if u.Error == nil {
+					o.Progress(progress.Update{Op: progress.Push, Name: ref, Done: u.Complete, Total: u.Total})
+				}
+			}
+		}()
+		opts = append(opts, remote.WithProgress(updates))
+	}
+	err := remote.Write(n, img, opts...)
+	if done != nil {
+		// remote.Write closes the channel on every return once its
+		// options are made (ours cannot fail to be made).
+		<-done
+	}
+	if err != nil {
+		return fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	return nil
 }
 
 func writeLayout(img v1.Image, r Ref) error {

@@ -14,8 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
 )
@@ -40,6 +43,11 @@ type Options struct {
 	CacheDir string
 	TempDir  string
 	Insecure bool
+	// Platform selects from a multi-platform index; its architecture must
+	// be this host's.
+	Platform *v1.Platform
+	// Progress receives the byte counts of the image's pull or unpack.
+	Progress progress.Func
 	// Stdout and Stderr receive the container's output.
 	Stdout, Stderr io.Writer
 }
@@ -63,7 +71,10 @@ type Run struct {
 // Start pulls or opens the image, unpacks it (cached by digest), and starts
 // a container of it.
 func Start(ctx context.Context, o Options) (*Run, error) {
-	img, err := registry.Load(ctx, o.Image, registry.Options{Insecure: o.Insecure})
+	if err := registry.CheckHostArch(o.Platform); err != nil {
+		return nil, err
+	}
+	img, err := registry.Load(ctx, o.Image, registry.Options{Insecure: o.Insecure, Platform: o.Platform})
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +89,16 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		}
 		o.CacheDir = filepath.Join(d, "crac-build")
 	}
-	rootfs, err := layers.CachedRootFS(img, o.CacheDir)
+	op := progress.Unpack
+	if registry.KindOf(o.Image) == registry.KindRegistry {
+		op = progress.Pull
+	}
+	tracked, finish := registry.TrackReads(img, o.Progress, op, o.Image)
+	rootfs, err := layers.CachedRootFS(tracked, o.CacheDir)
 	if err != nil {
 		return nil, err
 	}
+	finish()
 	port := o.Port
 	if port == 0 && len(cf.Config.ExposedPorts) == 1 {
 		for p := range cf.Config.ExposedPorts {

@@ -14,14 +14,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inNetns runs fn on an OS thread that has joined the container's network
-// namespace. Sockets created there stay in that namespace; processes
-// started there inherit it. If the thread cannot return to the host's
-// namespace it stays locked and dies with the goroutine.
-func (c *Container) inNetns(fn func() error) error {
-	target, err := os.Open("/proc/" + strconv.Itoa(c.initPID) + "/ns/net")
+// Netns reaches into the network namespace of a running process from the
+// host: a runc container's init, or the init that `crac-build checkpoint`
+// starts in namespaces of its own.
+type Netns struct {
+	PID int
+	// Name says whose namespace it is, in errors.
+	Name string
+}
+
+// run runs fn on an OS thread that has joined the namespace. Sockets
+// created there stay in that namespace; processes started there inherit
+// it. If the thread cannot return to the host's namespace it stays locked
+// and dies with the goroutine.
+func (n Netns) run(fn func() error) error {
+	target, err := os.Open("/proc/" + strconv.Itoa(n.PID) + "/ns/net")
 	if err != nil {
-		return fmt.Errorf("opening network namespace of container %s: %w", c.ID, err)
+		return fmt.Errorf("opening network namespace of %s: %w", n.Name, err)
 	}
 	defer target.Close()
 	errc := make(chan error, 1)
@@ -36,7 +45,7 @@ func (c *Container) inNetns(fn func() error) error {
 		defer orig.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("joining network namespace of container %s: %w", c.ID, err)
+			errc <- fmt.Errorf("joining network namespace of %s: %w", n.Name, err)
 			return
 		}
 		ferr := fn()
@@ -48,10 +57,10 @@ func (c *Container) inNetns(fn func() error) error {
 	return <-errc
 }
 
-// DialContext connects to addr inside the container's network namespace.
-func (c *Container) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+// DialContext connects to addr inside the namespace.
+func (n Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	var conn net.Conn
-	err := c.inNetns(func() error {
+	err := n.run(func() error {
 		var err error
 		conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 		return err
@@ -59,10 +68,23 @@ func (c *Container) DialContext(ctx context.Context, network, addr string) (net.
 	return conn, err
 }
 
+// StartInNetns starts a host program in the namespace (it keeps the host's
+// mount namespace and files). The caller waits for it.
+func (n Netns) StartInNetns(cmd *exec.Cmd) error {
+	return n.run(cmd.Start)
+}
+
+func (c *Container) netns() Netns { return Netns{PID: c.initPID, Name: "container " + c.ID} }
+
+// DialContext connects to addr inside the container's network namespace.
+func (c *Container) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return c.netns().DialContext(ctx, network, addr)
+}
+
 // StartInNetns starts a host program in the container's network namespace
 // (it keeps the host's mount namespace and files). The caller waits for it.
 func (c *Container) StartInNetns(cmd *exec.Cmd) error {
-	return c.inNetns(cmd.Start)
+	return c.netns().StartInNetns(cmd)
 }
 
 // Forward listens on hostAddr (e.g. "127.0.0.1:0") in the host's network

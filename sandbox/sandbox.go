@@ -44,7 +44,17 @@ type Config struct {
 	// is never written (stdin) or discarded (stdout, stderr).
 	Stdin          *os.File
 	Stdout, Stderr io.Writer
+
+	// Network is NetworkNone (also ""): a network namespace of its own
+	// with loopback only; or NetworkHost: the host's network namespace.
+	Network string
 }
+
+// Network modes of a container.
+const (
+	NetworkNone = "none"
+	NetworkHost = "host"
+)
 
 // Container is a running container. Destroy must be called in every case.
 type Container struct {
@@ -88,6 +98,9 @@ func Start(ctx context.Context, cfg Config) (_ *Container, err error) {
 	}
 	if len(cfg.Lower) == 0 {
 		return nil, errors.New("sandbox: no root filesystem layers")
+	}
+	if cfg.Network != "" && cfg.Network != NetworkNone && cfg.Network != NetworkHost {
+		return nil, fmt.Errorf("sandbox: network %q: want %s or %s", cfg.Network, NetworkNone, NetworkHost)
 	}
 	c := &Container{
 		ID:      "crac-" + randomID(),

@@ -83,5 +83,15 @@ func spec(cfg *Config) *specs.Spec {
 			Seccomp: cfg.Seccomp,
 		},
 	}
+	if cfg.Network == NetworkHost {
+		// No network namespace of its own: the container shares the host's.
+		ns := s.Linux.Namespaces[:0]
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.NetworkNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	}
 	return s
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages that building and testing
 # crac-build need on a fresh machine: the OCI runtime, the rootfs builder,
-# a JDK to compile the examples, curl for warmup scripts. Idempotent: it
-# does nothing when everything is present.
+# a JDK to compile the examples, curl for warmup scripts, and the real
+# clients of the distribution tests (podman with the netavark network stack
+# and iptables for published ports; the distribution registry). Idempotent:
+# it does nothing when everything is present.
 set -euo pipefail
 
 need=()
@@ -13,6 +15,15 @@ have curl || need+=(curl)
 have javac || need+=(openjdk-17-jdk-headless)
 have gcc || need+=(gcc libc6-dev)
 have zstd || need+=(zstd)
+have podman || need+=(podman)
+have docker-registry || need+=(docker-registry)
+# podman picks netavark when it is installed; its port forwarding needs
+# iptables. Packages without a command of their own are asked of dpkg.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+installed netavark || need+=(netavark)
+have iptables || need+=(iptables)
+# buildah builds examples/containerfile (e2e test).
+have buildah || need+=(buildah)
 
 if ((${#need[@]})); then
   echo "host-deps: installing ${need[*]}" >&2

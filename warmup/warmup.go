@@ -54,7 +54,9 @@ func WaitReady(ctx context.Context, c *http.Client, url string, exited <-chan st
 				return time.Since(start), nil
 			}
 			last = fmt.Errorf("%s answered %s", url, resp.Status)
-		} else {
+		} else if ctx.Err() == nil || last == nil {
+			// A request cut short by the deadline says less than the
+			// failure before it: keep that one for the message.
 			last = err
 		}
 		select {

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/layers"
+	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/secrets"
 )
 
 func buildCommand() *cli.Command {
@@ -18,55 +21,50 @@ func buildCommand() *cli.Command {
 		Name:      "build",
 		Usage:     "build a warm image: run the app in a sandbox, warm it up, checkpoint it",
 		ArgsUsage: " ",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "base", Required: true, Usage: "base image: REGISTRY/REPO:TAG, oci-layout:DIR[:TAG] or docker-archive:FILE[:TAG]"},
 			&cli.StringSliceFlag{Name: "add", Usage: "copy a host file or dir into the image, SRC:DEST (repeatable)"},
 			&cli.StringFlag{Name: "cmd", Usage: "the app's command, as a JSON array or a shell-like string (default: the base's ENTRYPOINT + CMD)"},
-			&cli.StringFlag{Name: "workdir", Usage: "working directory of the app (default: the base's)"},
-			&cli.StringSliceFlag{Name: "env", Usage: "environment variable K=V (repeatable)"},
-			&cli.IntFlag{Name: "port", Usage: "the app's TCP port"},
-			&cli.StringFlag{Name: "ready-url", Usage: "URL that answers 2xx/3xx once the app is ready, as seen inside the sandbox (default http://127.0.0.1:PORT/)"},
-			&cli.DurationFlag{Name: "ready-timeout", Value: builder.DefaultReadyTimeout, Usage: "how long to wait for readiness"},
-			&cli.StringFlag{Name: "warmup", Usage: "warmup program, run on the host in the sandbox's network with CRAC_APP_URL, CRAC_APP_HOST, CRAC_APP_PORT"},
-			&cli.DurationFlag{Name: "warmup-timeout", Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup program"},
-			&cli.IntFlag{Name: "warmup-requests", Usage: "built-in warmup: number of GET requests"},
-			&cli.StringFlag{Name: "warmup-path", Value: "/", Usage: "built-in warmup: path to request"},
-			&cli.BoolFlag{Name: "no-gc", Usage: "skip the GC and native heap trim before the dump"},
-			&cli.DurationFlag{Name: "settle", Usage: "pause between the pre-dump GC and the dump, for the JVM to give memory back (default 6s)"},
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the image: oci-layout:DIR:TAG or docker-archive:FILE:REPO:TAG (repeatable)"},
 			&cli.StringSliceFlag{Name: "push", Usage: "push the image to a registry reference (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
+			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform base (default: this host's; another architecture is refused)"},
 			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for older runtimes"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the app's output while it runs in the sandbox"},
+			&cli.StringSliceFlag{Name: "secret", Usage: "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"},
+			&cli.StringFlag{Name: "network", Value: "none", Usage: "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
-		},
+		}, appFlags("sandbox", "on the host in the sandbox's network")...),
 		Action: func(c *cli.Context) error {
 			o := builder.Options{
 				Base:           c.String("base"),
 				WorkDir:        c.String("workdir"),
 				Env:            c.StringSlice("env"),
-				Port:           c.Int("port"),
-				ReadyURL:       c.String("ready-url"),
-				ReadyTimeout:   c.Duration("ready-timeout"),
-				WarmupScript:   c.String("warmup"),
-				WarmupTimeout:  c.Duration("warmup-timeout"),
-				WarmupRequests: c.Int("warmup-requests"),
-				WarmupPath:     c.String("warmup-path"),
-				NoGC:           c.Bool("no-gc"),
-				Settle:         c.Duration("settle"),
 				Outputs:        c.StringSlice("output"),
 				Push:           c.StringSlice("push"),
 				Insecure:       c.Bool("insecure"),
 				CriuBundle:     criuBundle(c),
 				Launcher:       launcherPath(c),
+				Agent:          c.String("agent"),
+				NoAgent:        c.Bool("no-agent"),
+				OnRestoreError: c.String("on-restore-error"),
 				Runtime:        c.String("runtime"),
 				CacheDir:       c.String("cache-dir"),
 				Version:        version,
+
+				AllowConnections: c.Bool("allow-connections"),
+				Network:          c.String("network"),
+				RestoreSignal:    c.String("restore-signal"),
 			}
-			for _, e := range o.Env {
-				if !strings.Contains(e, "=") {
-					return fmt.Errorf("--env %q: want K=V", e)
+			for _, sec := range c.StringSlice("secret") {
+				s, err := secrets.Parse(sec)
+				if err != nil {
+					return err
 				}
+				o.Secrets = append(o.Secrets, s)
+			}
+			o.SetWarmup(warmupOptions(c))
+			if err := checkEnv(o.Env); err != nil {
+				return err
 			}
 			for _, a := range c.StringSlice("add") {
 				add, err := builder.ParseAdd(a)
@@ -87,18 +85,25 @@ func buildCommand() *cli.Command {
 				return err
 			}
 			o.Compression = comp
-			if !c.Bool("quiet") {
-				o.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "crac-build: "+f+"\n", a...) }
-			}
-			if c.Bool("verbose") {
-				o.AppOutput = prefixWriter(os.Stderr, "  app| ")
-			}
-			res, err := builder.Build(c.Context, o)
-			if err != nil {
+			if o.Platform, err = registry.ParsePlatform(c.String("platform")); err != nil {
 				return err
 			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)
+			u := newUI(c)
+			defer u.done()
+			o.Logf, o.Progress, o.AppOutput = u.logf, u.progress(), appOutput(c)
+			// Ctrl-C or SIGTERM end the build through its context, so that
+			// it removes its sandbox and its secrets' tmpfs on the way out.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := builder.Build(ctx, o)
+			if err != nil {
+				if ctx.Err() != nil && c.Context.Err() == nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
+				return err
+			}
+			if err := printHygiene(c, res.Metadata, res.Warnings); err != nil {
+				return err
 			}
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(map[string]any{

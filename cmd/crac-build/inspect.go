@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -19,14 +20,19 @@ func inspectCommand() *cli.Command {
 		Usage:     "show what a warm image holds and needs",
 		ArgsUsage: "IMAGE",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON: the facts below and the whole checkpoint metadata"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
+			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("inspect: want one IMAGE argument")
 			}
-			info, err := inspect.Image(c.Context, c.Args().First(), registry.Options{Insecure: c.Bool("insecure")})
+			pl, err := registry.ParsePlatform(c.String("platform"))
+			if err != nil {
+				return err
+			}
+			info, err := inspect.Image(c.Context, c.Args().First(), registry.Options{Insecure: c.Bool("insecure"), Platform: pl})
 			if err != nil {
 				return err
 			}
@@ -35,26 +41,99 @@ func inspectCommand() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(info)
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "image\t%s\n", info.Ref)
-			fmt.Fprintf(tw, "digest\t%s\n", info.Digest)
-			if m := info.Metadata; m != nil {
-				fmt.Fprintf(tw, "built by\t%s at %s\n", m.Builder, m.Created.Format("2006-01-02 15:04:05Z"))
-				fmt.Fprintf(tw, "JVM\t%s\n", m.JVMVersion)
-				fmt.Fprintf(tw, "CRIU\t%s\n", m.Host.CriuVersion)
-				fmt.Fprintf(tw, "build host\t%s %s, %s\n", m.Host.Arch, m.Host.Kernel, m.Host.CPUModel)
-				fmt.Fprintf(tw, "cold command\t%s\n", strings.Join(m.Cold.Args, " "))
-				fmt.Fprintf(tw, "needs capabilities\t%s\n", strings.Join(m.RequiredCaps, ","))
-				fmt.Fprintf(tw, "checkpoint\t%s raw in %d files, PID %d, %d threads, RSS %s\n", humanBytes(info.CheckpointRawBytes), len(m.Images), m.Process.PID, m.Process.Threads, humanBytes(m.Process.RSSKiB*1024))
-				fmt.Fprintf(tw, "warmup\tready after %d ms, %d requests (%d errors) in %d ms\n", m.Warmup.ReadyAfterMs, m.Warmup.Requests, m.Warmup.Errors, m.Warmup.DurationMs)
-			} else {
-				fmt.Fprintf(tw, "warm\tno (no crac-build checkpoint)\n")
-			}
-			fmt.Fprintln(tw, "layers:")
-			for _, l := range info.Layers {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\n", l.Digest[:19], humanBytes(l.Size), l.CreatedBy)
-			}
-			return tw.Flush()
+			return writeInspect(os.Stdout, info)
 		},
 	}
+}
+
+// writeInspect prints info for a person: what the image needs to restore
+// first, then its sizes.
+func writeInspect(w io.Writer, info *inspect.Info) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "image\t%s\n", info.Ref)
+	fmt.Fprintf(tw, "digest\t%s\n", info.Digest)
+	fmt.Fprintf(tw, "platform\t%s\n", info.Platform)
+	if !info.Warm {
+		fmt.Fprintf(tw, "warm\tno (no crac-build checkpoint)\n")
+	} else {
+		fmt.Fprintf(tw, "built by\t%s at %s\n", info.Builder, info.Created.UTC().Format("2006-01-02 15:04:05Z"))
+		fmt.Fprintf(tw, "JVM\t%s\n", orUnknown(info.JVMVersion))
+		fmt.Fprintf(tw, "CRIU\t%s\n", orUnknown(info.CriuVersion))
+		fmt.Fprintf(tw, "build kernel\t%s (%s, %s)\n", orUnknown(info.BuildKernel), info.BuildArch, info.BuildCPU)
+		fmt.Fprintf(tw, "cold command\t%s\n", strings.Join(info.ColdCommand, " "))
+		fmt.Fprintf(tw, "restore needs\t%s\n", strings.Join(info.RequiredCapabilities, ","))
+		fmt.Fprintf(tw, "CPU features\t%d instruction-set features, all needed on the restoring CPU:\n", len(info.CPUFeatures))
+		for _, line := range wrapWords(info.CPUFeatures, 72) {
+			fmt.Fprintf(tw, "\t  %s\n", line)
+		}
+		if ck := info.Checkpoint; ck != nil {
+			fmt.Fprintf(tw, "checkpoint\t%s compressed (%s), %s raw; CRIU images %s in %d files\n",
+				humanBytes(ck.CompressedBytes), ck.Compression, humanBytes(ck.RawBytes), humanBytes(ck.ImagesBytes), ck.ImageFiles)
+		}
+		if m := info.Metadata; m != nil {
+			fmt.Fprintf(tw, "process\tPID %d, %d threads, RSS %s\n", m.Process.PID, m.Process.Threads, humanBytes(m.Process.RSSKiB*1024))
+		}
+		if wu := info.Warmup; wu != nil {
+			s := fmt.Sprintf("ready after %d ms; warmup %d ms", wu.ReadyAfterMs, wu.DurationMs)
+			if wu.Script != "" {
+				s += ", script " + wu.Script
+			}
+			if wu.Requests > 0 {
+				s += fmt.Sprintf(", %d requests (%d errors), first %.1f ms, last %.1f ms", wu.Requests, wu.Errors, wu.FirstMs, wu.LastMs)
+			}
+			fmt.Fprintf(tw, "warmup\t%s\n", s)
+		}
+		if m := info.Metadata; m != nil {
+			printCoordination(tw, m.Coordination)
+		}
+		writeProvenance(tw, info.Base, info.Metadata)
+	}
+	fmt.Fprintf(tw, "layers\t%d, %s compressed\n", len(info.Layers), humanBytes(info.TotalBytes))
+	for _, l := range info.Layers {
+		d := l.Digest
+		if len(d) > 19 {
+			d = d[:19]
+		}
+		fmt.Fprintf(tw, "  %s\t%10s  %-11s  %s\n", d, humanBytes(l.Size), l.Role, l.CreatedBy)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if m := info.Metadata; m != nil {
+		fmt.Fprintln(w, "what the checkpoint holds:")
+		if err := writeHygiene(w, m); err != nil {
+			return err
+		}
+		for _, warning := range hygieneWarnings(m) {
+			fmt.Fprintf(w, "warning: %s\n", warning)
+		}
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// wrapWords joins words into lines of at most width characters.
+func wrapWords(words []string, width int) []string {
+	var lines []string
+	var cur string
+	for _, w := range words {
+		if cur != "" && len(cur)+1+len(w) > width {
+			lines = append(lines, cur)
+			cur = ""
+		}
+		if cur != "" {
+			cur += " "
+		}
+		cur += w
+	}
+	if cur != "" {
+		lines = append(lines, cur)
+	}
+	return lines
 }

@@ -11,14 +11,16 @@ import (
 
 // criuBundle finds the CRIU bundle: the flag or $CRAC_CRIU_BUNDLE, then
 // build/criu of the checkout this binary was built in (bin/../build/criu),
-// then ./build/criu, then the prefix of a crac-build image.
+// then criu beside this binary's bin dir (the crac-build image's layout,
+// wherever it is mounted), then ./build/criu, then the prefix of a
+// crac-build image.
 func criuBundle(c *cli.Context) string {
 	if v := c.String("criu-bundle"); v != "" {
 		return v
 	}
 	var cands []string
 	if exe, err := os.Executable(); err == nil {
-		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "build", "criu"))
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "build", "criu"), filepath.Join(filepath.Dir(exe), "..", "criu"))
 	}
 	cands = append(cands, filepath.Join("build", "criu"), contract.CriuDir)
 	for _, d := range cands {

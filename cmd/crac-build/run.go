@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crac-build/crac-build/bench"
+	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/report"
 	"github.com/crac-build/crac-build/runner"
 )
@@ -31,6 +32,7 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "probe-timeout", Value: time.Minute, Usage: "give up probing after this long"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON result (mode, ready_ms, reason) and stop the container"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
+			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "grace between SIGTERM and SIGKILL when stopping"},
 			&cli.StringFlag{Name: "report", Usage: "start the image cold and restored (--runs times each, alternately), measure first response and per-request latency, write an HTML report to this `FILE` (needs --probe-url)"},
 			&cli.IntFlag{Name: "runs", Value: 3, Usage: "with --report: starts of each kind (the median is shown)"},
@@ -60,6 +62,14 @@ func runCommand() *cli.Command {
 				Stdout:   os.Stdout,
 				Stderr:   os.Stderr,
 			}
+			pl, err := registry.ParsePlatform(c.String("platform"))
+			if err != nil {
+				return err
+			}
+			o.Platform = pl
+			u := newUI(c)
+			defer u.done()
+			o.Progress = u.progress()
 			if jsonOut {
 				// stdout carries the JSON result only.
 				o.Stdout = os.Stderr
@@ -141,6 +151,10 @@ func runReport(c *cli.Context) error {
 	if c.String("probe-url") == "" {
 		return fmt.Errorf("run --report needs --probe-url (what counts as the first response)")
 	}
+	pl, err := registry.ParsePlatform(c.String("platform"))
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.Compare(ctx, bench.CompareOptions{
@@ -152,6 +166,7 @@ func runReport(c *cli.Context) error {
 			Runtime:  c.String("runtime"),
 			CacheDir: c.String("cache-dir"),
 			Insecure: c.Bool("insecure"),
+			Platform: pl,
 		},
 		Measure: runner.MeasureOptions{
 			ProbeURL:     c.String("probe-url"),

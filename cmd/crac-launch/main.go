@@ -41,15 +41,26 @@ func launch(start time.Time) int {
 		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms\n", time.Since(start).Milliseconds())
 	}
 	if plan.Reason == nil {
-		pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+		// A read-only root filesystem leaves the application without the
+		// file; the restore goes on.
+		if _, err := launcher.MarkRestored(contract.RestoredPath, plan.Meta, time.Now()); err != nil && debug {
+			fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		}
+		pid, err := restore(plan, env)
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
+			if err := launcher.SignalRestored(pid, plan.Meta); err != nil {
+				fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+			}
 			return launcher.Supervise(pid, sigs)
 		}
 		plan.Reason = err
 	}
+	if err := launcher.ClearRestored(contract.RestoredPath); err != nil && debug {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+	}
 	fmt.Fprintf(os.Stderr, "crac-launch: cold start: %s\n", oneLine(plan.Reason.Error()))
-	err := launcher.ExecCold(plan, env)
+	err := launcher.ExecCold(plan, launcher.ColdEnv(plan, env))
 	fmt.Fprintf(os.Stderr, "crac-launch: %s\n", oneLine(err.Error()))
 	return 127
 }
@@ -67,6 +78,19 @@ func internal(mode string, args []string) int {
 			return 127
 		}
 		return st
+	case "nsinit":
+		return nsinit(args)
+	case "exec":
+		// Started by nsinit: cut the capabilities, then become the
+		// application (same PID, same session).
+		fs := flag.NewFlagSet("exec", flag.ContinueOnError)
+		caps := fs.String("caps", "", "capabilities to keep, comma-separated")
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		err := launcher.ExecWithCaps(strings.Split(*caps, ","), fs.Args(), os.Environ())
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		return 127
 	case "dump":
 		return dump(args)
 	case "version":
@@ -82,6 +106,36 @@ func internal(mode string, args []string) int {
 	return 2
 }
 
+// nsinit is PID 1 of the namespaces `crac-build checkpoint` makes in an
+// image build step; the control socket is fd 3, the application follows
+// "--".
+func nsinit(args []string) int {
+	fs := flag.NewFlagSet("nsinit", flag.ContinueOnError)
+	caps := fs.String("caps", "", "capabilities the application keeps, comma-separated")
+	ctl := fs.Int("control-fd", 3, "control socket to crac-build")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		return 127
+	}
+	st, err := launcher.NamespaceInit(launcher.NamespaceOptions{
+		App:     fs.Args(),
+		Caps:    strings.Split(*caps, ","),
+		Control: os.NewFile(uintptr(*ctl), "control"),
+		Self: func(mode string, a ...string) []string {
+			return append([]string{exe, modeFlag + mode}, a...)
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+		return 127
+	}
+	return st
+}
+
 // dump runs inside the build sandbox: pre-dump steps, facts, criu dump;
 // it writes a checkpoint.Report as JSON on stdout.
 func dump(args []string) int {
@@ -92,6 +146,7 @@ func dump(args []string) int {
 	gc := fs.Bool("gc", true, "run GC and trim the native heap before the dump")
 	settle := fs.Duration("settle", 0, "pause after GC (default checkpoint.SettleTime)")
 	tcpClose := fs.Bool("tcp-close", true, "close established TCP connections")
+	allowConns := fs.Bool("allow-connections", false, "dump although TCP connections to peers outside the tree are established")
 	criuPath := fs.String("criu", contract.CriuPath, "criu executable")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -107,7 +162,7 @@ func dump(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r, err := checkpoint.PrepareAndDump(ctx,
-		checkpoint.PrepareOptions{PID: *pid, GC: *gc, Settle: *settle},
+		checkpoint.PrepareOptions{PID: *pid, GC: *gc, Settle: *settle, AllowConnections: *allowConns},
 		checkpoint.DumpOptions{CriuPath: *criuPath, ImagesDir: *images, WorkDir: *work, TCPClose: *tcpClose})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

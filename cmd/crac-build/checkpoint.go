@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/contract"
+)
+
+func checkpointCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "checkpoint",
+		Usage: "in an image build step (RUN): run the app, warm it up and checkpoint it into " + contract.Prefix,
+		Description: `Runs CMD in this root filesystem, in its own PID, mount and network
+namespaces (loopback only), waits until it is ready, warms it up and dumps
+it with CRIU into ` + contract.ImagesDir + `, with the metadata, the
+launcher and the CRIU bundle under ` + contract.Prefix + `. The step's layer
+is a warm image once ENTRYPOINT is ["` + contract.LauncherPath + `"].
+
+The build step needs root, no seccomp filter, CAP_SYS_ADMIN, CAP_NET_ADMIN
+and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
+		ArgsUsage: "-- CMD [ARGS...]",
+		Flags: append(appFlags("build step", "in the build step, in the app's network"),
+			&cli.BoolFlag{Name: "json", Usage: "print the metadata as JSON on stdout"},
+		),
+		Action: func(c *cli.Context) error {
+			o := builder.CheckpointOptions{
+				Cmd:              c.Args().Slice(),
+				WorkDir:          c.String("workdir"),
+				Env:              c.StringSlice("env"),
+				Warmup:           warmupOptions(c),
+				CriuBundle:       criuBundle(c),
+				Launcher:         launcherPath(c),
+				Agent:            c.String("agent"),
+				NoAgent:          c.Bool("no-agent"),
+				OnRestoreError:   c.String("on-restore-error"),
+				AllowConnections: c.Bool("allow-connections"),
+				RestoreSignal:    c.String("restore-signal"),
+				AppOutput:        appOutput(c),
+				Version:          version,
+			}
+			if err := checkEnv(o.Env); err != nil {
+				return err
+			}
+			u := newUI(c)
+			defer u.done()
+			o.Logf = u.logf
+			// Ctrl-C or SIGTERM end the checkpoint through its context, so
+			// that it ends the application's namespaces on the way out.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := builder.Checkpoint(ctx, o)
+			if err != nil {
+				return err
+			}
+			if err := printHygiene(c, res.Metadata, res.Warnings); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(os.Stdout).Encode(res.Metadata)
+			}
+			fmt.Printf("checkpoint of %s (PID %d, %d threads): %s raw in %s\n", res.Metadata.JVMVersion, res.Metadata.Process.PID, res.Metadata.Process.Threads, humanBytes(res.RawBytes), contract.ImagesDir)
+			return nil
+		},
+	}
+}
