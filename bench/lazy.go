@@ -42,19 +42,22 @@ var lazyCaps = []string{"CAP_CHECKPOINT_RESTORE", "CAP_SYS_ADMIN", "CAP_NET_ADMI
 
 // lazyScript restores the checkpoint with the criu CLI of the image's
 // bundle, eagerly or with lazy pages ($1), and prints "T0 <unix ns>" just
-// before the restore starts. The lazy-pages daemon is started first and
+// before the restore starts. It prepares what the launcher prepares (the
+// agent's socket dir) and skips CRIU's mode check of "/" as
+// checkpoint.Restore does (the runtime chooses that mode, not the image). The lazy-pages daemon is started first and
 // waited for (its socket must exist before the restore), as a launcher
 // would do during its checks.
 const lazyScript = `C=` + contract.CriuPath + `; I=` + contract.ImagesDir + `; W=/tmp/crac-bench-lazy
-mkdir -p $W
+# The agent's socket dir, which the launcher makes before a restore.
+mkdir -p $W ` + contract.AgentDir + `
 if [ "$1" = lazy ]; then
 	$C lazy-pages -D $I -W $W -o lazy.log &
 	n=0; while [ ! -S $W/lazy-pages.socket ] && [ $n -lt 100000 ]; do n=$((n+1)); done
 	echo T0 $(date +%s%N)
-	$C restore --lazy-pages -D $I -W $W -o restore.log --tcp-close -d
+	$C restore --lazy-pages -D $I -W $W -o restore.log --tcp-close --skip-file-rwx-check -d
 else
 	echo T0 $(date +%s%N)
-	$C restore -D $I -W $W -o restore.log --tcp-close -d
+	$C restore -D $I -W $W -o restore.log --tcp-close --skip-file-rwx-check -d
 fi
 echo "restore exit $?"
 exec sleep 3600
@@ -165,6 +168,9 @@ func lazyOnce(ctx context.Context, c LazyConfig, rootfs, mode string) Start {
 		}
 		if time.Now().After(deadline) {
 			return Start{Mode: mode, Error: fmt.Sprintf("no answer from %s within 30 s of the restore (%v)", c.Probe, err)}
+		}
+		if ctx.Err() != nil {
+			return Start{Mode: mode, Error: ctx.Err().Error()}
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
