@@ -114,8 +114,26 @@ func lazyOnce(ctx context.Context, c LazyConfig, rootfs, mode string) Start {
 	if err != nil {
 		return Start{Error: err.Error()}
 	}
+	// The reader runs before the container starts: runc's output is
+	// copied into pw, and a container that fails to start must still be
+	// able to write (else its Destroy waits for that copy forever).
 	pr, pw := io.Pipe()
 	defer pw.Close()
+	t0 := make(chan time.Time, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "T0 "); ok {
+				if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+					select {
+					case t0 <- time.Unix(0, n):
+					default:
+					}
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
 	ct, err := sandbox.Start(ctx, sandbox.Config{
 		Runtime: c.Runtime,
 		Dir:     dir,
@@ -131,17 +149,6 @@ func lazyOnce(ctx context.Context, c LazyConfig, rootfs, mode string) Start {
 		return Start{Error: err.Error()}
 	}
 	defer ct.Destroy()
-	t0 := make(chan time.Time, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "T0 "); ok {
-				if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-					t0 <- time.Unix(0, n)
-				}
-			}
-		}
-	}()
 	var start time.Time
 	select {
 	case start = <-t0:
