@@ -127,7 +127,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 
 	if len(a.Builds) > 0 {
 		s := report.Section{Heading: a.Name + ": images and build time"}
-		t := report.Table{Caption: "Checkpoint and image size", Header: []string{"image", "rows", "CRIU images", "layer raw", "zstd", "gzip", "image total", "of which base", "threads"}}
+		t := report.Table{Caption: "Checkpoint and image size", Wrap: map[int]bool{1: true}, Header: []string{"image", "rows", "CRIU images", "layer raw", "zstd", "gzip", "image total", "of which base", "threads"}}
 		bt := report.Table{Caption: "Build time", Header: []string{"image", "total", "app start", "warmup", "pre-dump", "dump", "compression", "write", "other"}}
 		for _, b := range a.Builds {
 			sp := b.Split

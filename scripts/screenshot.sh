@@ -8,7 +8,7 @@
 set -euo pipefail
 html=${1:?usage: screenshot.sh HTML PNG [WIDTH [HEIGHT]]}
 png=${2:?usage: screenshot.sh HTML PNG [WIDTH [HEIGHT]]}
-width=${3:-1300}
+width=${3:-1450}
 height=${4:-4000}
 [[ -s $html ]] || { echo "screenshot: $html is missing or empty" >&2; exit 1; }
 
