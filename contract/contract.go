@@ -51,8 +51,9 @@ const (
 	// EnvVerify=before checksums the CRIU image files (and probes criu)
 	// before the restore starts, instead of while CRIU reads them.
 	EnvVerify = "CRAC_VERIFY"
-	// EnvPrefetch=off stops the launcher from reading the CRIU bundle and
-	// the files the JVM maps into the page cache while it restores.
+	// EnvPrefetch=on makes the launcher read the CRIU bundle and the files
+	// the JVM maps into the page cache while it restores (off by default:
+	// it helps on a quiet node and hurts on a busy one).
 	EnvPrefetch = "CRAC_PREFETCH"
 )
 

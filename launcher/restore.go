@@ -100,7 +100,7 @@ func Check(opts Options) *Plan {
 		}
 		p.Timeout = d
 	}
-	if !strings.EqualFold(env[contract.EnvPrefetch], "off") {
+	if strings.EqualFold(env[contract.EnvPrefetch], "on") {
 		prefetch(m, opts)
 	}
 	p.verify, p.Reason = checkAll(m, opts, strings.EqualFold(env[contract.EnvVerify], "before"))
@@ -180,17 +180,17 @@ func checkImageSizes(m *contract.Metadata, dir string) error {
 // files (lib/modules, ~130 MB) of which it touches a few pages.
 const prefetchMaxFile = 64 << 20
 
-// prefetch asks the kernel to read, in the background, the CRIU bundle
-// (criu and its libraries, which the loader maps at exec) and the files the
-// JVM maps (libjvm.so, the CDS archive, jars), which the restored JVM
-// touches as it resumes, into the page cache while the checks and the
-// restore run. On a node whose page cache does not hold the image (just
-// pulled, or evicted) each of those page faults would otherwise wait for the
-// disk in turn: measured with the page cache dropped, the restore was
-// faster with it in 9 of 10 paired starts (~10 ms, README, Benchmarks); with
-// the files cached it costs a few system calls. CRAC_PREFETCH=off turns it
-// off. The image files need no prefetch: the checksums read them, side by
-// side with criu.
+// prefetch (CRAC_PREFETCH=on) asks the kernel to read, in the background,
+// the CRIU bundle (criu and its libraries, which the loader maps at exec)
+// and the files the JVM maps (libjvm.so, the CDS archive, jars), which the
+// restored JVM touches as it resumes, into the page cache while the checks
+// and the restore run. It is off by default: measured with the page cache
+// dropped, it won ~10 ms on a quiet machine (9 of 10 paired starts) but
+// lost 30-90 ms when other work on the machine competed for the disk (5 of
+// 5), as on a node where many containers start at once: the extra reads
+// queue up in front of the pages criu needs first (README, Benchmarks). The
+// image files need no prefetch: the checksums read them, side by side with
+// criu.
 func prefetch(m *contract.Metadata, opts Options) {
 	var paths []string
 	_ = filepath.WalkDir(filepath.Dir(opts.CriuPath), func(p string, d os.DirEntry, err error) error {

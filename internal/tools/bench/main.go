@@ -207,7 +207,7 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool) bench.A
 			bench.Variant{Name: "C1 only", Note: "-XX:TieredStopAtLevel=1: no C2 (smaller code cache and compiler arenas, slower peak code)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:TieredStopAtLevel=1"}},
 			bench.Variant{Name: "transparent huge pages", Note: "-XX:+UseTransparentHugePages: the heap in 2 MB pages (fewer page faults while CRIU fills it)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:+UseTransparentHugePages"}},
 			bench.Variant{Name: "restored", Note: "the default, after dropping the page cache (a node that has the image on disk but not in memory)", ColdCache: true},
-			bench.Variant{Name: "no prefetch", Note: "CRAC_PREFETCH=off: the launcher does not read the CRIU bundle and the JVM's mapped files into the page cache ahead of need, after dropping the page cache", RunEnv: []string{"CRAC_PREFETCH=off"}, ColdCache: true},
+			bench.Variant{Name: "prefetch on", Note: "CRAC_PREFETCH=on: read the CRIU bundle and the JVM's mapped files into the page cache during the restore, after dropping the page cache", RunEnv: []string{"CRAC_PREFETCH=on"}, ColdCache: true},
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before, after dropping the page cache", RunEnv: []string{"CRAC_VERIFY=before"}, ColdCache: true},
 		)
 		web, err := productionWebXML(ctx, base, workDir)
