@@ -89,7 +89,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 
 	if len(a.Rows) > 2 {
 		v := report.Section{Heading: a.Name + ": variants"}
-		t := report.Table{Wrap: map[int]bool{1: true}, Header: []string{"row", "what it changes", "first response", "vs default", "launcher", "req 1", "req 2-10", "steady", "steady, new conn.", "CRIU images", "zstd", "starts ok"}}
+		t := report.Table{Wrap: map[int]bool{1: true}, Header: []string{"row", "what it changes", "first response", "vs default", "launcher", "req 1", "req 2-10", "steady", "new conn.", "CRIU images", "zstd", "starts"}}
 		for i := range a.Rows {
 			r := &a.Rows[i]
 			if r.Skipped != "" {

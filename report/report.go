@@ -95,13 +95,13 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu San
 h1 { font-size: 26px; margin: 0 0 6px; }
 h2 { font-size: 19px; margin: 32px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p.lead { font-size: 18px; margin: 4px 0 18px; }
-table { border-collapse: collapse; margin: 10px 0 18px; font-size: 13.5px; }
+table { border-collapse: collapse; margin: 10px 0 18px; font-size: 13px; }
 caption { text-align: left; font-weight: 600; padding-bottom: 4px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+th, td { padding: 4px 7px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f4f4f4; font-weight: 600; }
 tr.hl td { font-weight: 700; }
-td.wrap { white-space: normal; text-align: left; min-width: 200px; max-width: 320px; font-size: 12px; color: #444; }
+td.wrap { white-space: normal; text-align: left; min-width: 180px; max-width: 260px; font-size: 12px; color: #444; }
 figure { margin: 12px 0 22px; }
 svg { max-width: 100%; height: auto; }
 footer { margin-top: 36px; font-size: 12px; color: #666; }

@@ -9,7 +9,7 @@ set -euo pipefail
 html=${1:?usage: screenshot.sh HTML PNG [WIDTH [HEIGHT]]}
 png=${2:?usage: screenshot.sh HTML PNG [WIDTH [HEIGHT]]}
 width=${3:-1450}
-height=${4:-4000}
+height=${4:-6400}
 [[ -s $html ]] || { echo "screenshot: $html is missing or empty" >&2; exit 1; }
 
 if ! command -v chromium >/dev/null; then
