@@ -186,8 +186,8 @@ const prefetchMaxFile = 64 << 20
 // restored JVM touches as it resumes, into the page cache while the checks
 // and the restore run. It is off by default: measured with the page cache
 // dropped, it won ~10 ms on a quiet machine (9 of 10 paired starts) but
-// lost 30-90 ms when other work on the machine competed for the disk (5 of
-// 5), as on a node where many containers start at once: the extra reads
+// lost up to 90 ms when other work on the machine competed for the disk (5
+// of 5), as on a node where many containers start at once: the extra reads
 // queue up in front of the pages criu needs first (README, Benchmarks). The
 // image files need no prefetch: the checksums read them, side by side with
 // criu.
