@@ -3,6 +3,7 @@
 #   make            bin/crac-build and bin/crac-launch
 #   make demo       everything from a fresh machine to a cold-vs-warm run
 #   make test       unit and end-to-end tests (needs root, installs what it needs)
+#   make test-faults the restore fault matrix alone
 #   make e2e-coordination   the org.crac coordination tests alone
 #   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
 #   make image      the crac-build image (crac-build, launcher, CRIU bundle, agent):
@@ -106,6 +107,15 @@ bench-png:
 .PHONY: test
 test: deps all criu base hello coordinated image
 	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
+
+# The fault matrix alone (e2e/faults_test.go): every way a restore can fail
+# must end in a cold start that serves. Its last line is the count.
+.PHONY: test-faults
+test-faults: deps all criu base hello
+	@summary=$$(mktemp); \
+	CRAC_E2E=1 CRAC_FAULTS_SUMMARY=$$summary $(GO) test -count=1 -timeout 30m -v -run '^TestFaults$$' ./e2e; st=$$?; \
+	if [ -s $$summary ]; then cat $$summary; else echo "faults: the matrix did not run"; st=1; fi; \
+	rm -f $$summary; exit $$st
 
 # The coordination tests on their own (builds with a real JVM, CRIU, runc);
 # the last line is the summary the tests print.

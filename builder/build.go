@@ -175,6 +175,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	meta := newMetadata(contract.Command{Args: cold, Env: env, WorkDir: workDir}, &run.warmResult, timings, o.Version)
 	meta.Base = &contract.BaseImage{Name: o.Base, Digest: baseDigest.String()}
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
+	meta.OnEnvChange = o.OnEnvChange
 	ckTar := layers.NewTar()
 	skip := skipInDiff
 	if staged != nil {
@@ -326,13 +327,19 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	defer out.Close()
+	initArgs := []string{contract.LauncherPath, "--crac-mode=init"}
+	if o.CombinedOutput {
+		// runc hands the container pipes of its own, one per stream: the
+		// sandbox's init joins them for the application.
+		initArgs = append(initArgs, "--combined-output")
+	}
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
 	c, err := sandbox.Start(ctx, sandbox.Config{
 		Runtime: o.Runtime,
 		Dir:     filepath.Join(rs.scratch, "sandbox"),
 		Lower:   rs.lower,
-		Args:    append([]string{contract.LauncherPath, "--crac-mode=init", "--"}, rs.args...),
+		Args:    append(append(initArgs, "--"), rs.args...),
 		Env:     rs.env,
 		Cwd:     rs.cwd,
 		Mounts: append([]specs.Mount{{
@@ -341,6 +348,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		}}, rs.mounts...),
 		Stdout: out.stdout.w, Stderr: out.stderr.w,
 		Network: o.Network,
+		Uptime:  sandboxUptime(),
 	})
 	if err != nil {
 		return nil, err
@@ -398,6 +406,19 @@ func (s sandboxApp) dump(ctx context.Context, flags []string) (*checkpoint.Repor
 		return nil, err
 	}
 	return parseReport(out.String())
+}
+
+// sandboxUptime is where the sandbox's monotonic and boot clocks start (in
+// a time namespace of their own): the build host's uptime then does not
+// travel in the checkpoint, and the JVM's clocks at dump read about the
+// build's duration. A restoring host that has been up longer (any but one
+// booted in the last minute or so) sees them jump forward, never back;
+// see launcher/clock.go. Zero (no time namespace) on kernels without them.
+func sandboxUptime() time.Duration {
+	if !sandbox.TimeNamespaces() {
+		return 0
+	}
+	return time.Second
 }
 
 // appPID finds the application's PID, as its own PID namespace numbers it:

@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
@@ -67,6 +68,15 @@ type Options struct {
 	// Settle is the pause between the pre-dump GC and the dump (0:
 	// checkpoint.SettleTime).
 	Settle time.Duration
+	// OnEnvChange is what the launcher does when a container's
+	// environment differs from the build's (the restored JVM keeps the
+	// build's): contract.EnvChangeWarn (default) restores and names the
+	// variables, contract.EnvChangeCold starts cold so the new values apply.
+	OnEnvChange string
+	// CombinedOutput gives the application one pipe for stdout and
+	// stderr, as `2>&1` would; at restore both then go to the container's
+	// stdout (CRIU restores one pipe as one file).
+	CombinedOutput bool
 
 	// Outputs are image references to write (oci-layout:, docker-archive:),
 	// Push registry references to push to.
@@ -144,6 +154,12 @@ func (o *Options) defaults() error {
 	o.SetWarmup(w)
 	if o.Compression == "" {
 		o.Compression = layers.Zstd
+	}
+	if o.OnEnvChange == "" {
+		o.OnEnvChange = contract.EnvChangeWarn
+	}
+	if err := contract.CheckEnvPolicy(o.OnEnvChange); err != nil {
+		return fmt.Errorf("--on-env-change: %w", err)
 	}
 	if len(o.Outputs) == 0 && len(o.Push) == 0 {
 		return fmt.Errorf("nowhere to put the image: give --output or --push")

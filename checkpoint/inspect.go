@@ -103,6 +103,11 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 			if d, err := fileSHA256(of.Path); err == nil {
 				of.SHA256 = d
 			}
+			mtime := fi.ModTime().Unix()
+			of.MTime = &mtime
+			if d, err := contract.Fingerprint(of.Path); err == nil {
+				of.Fingerprint = d
+			}
 		}
 		out = append(out, *of)
 	}

@@ -55,6 +55,18 @@ const (
 	// the JVM maps into the page cache while it restores (off by default:
 	// it helps on a quiet node and hurts on a busy one).
 	EnvPrefetch = "CRAC_PREFETCH"
+	// EnvVerifyFiles=full makes the launcher hash every file the JVM held
+	// open in full, instead of sampling the large ones.
+	EnvVerifyFiles = "CRAC_VERIFY_FILES"
+)
+
+// Policies for a container whose environment differs from the build's
+// (Metadata.OnEnvChange). The restored JVM keeps the environment it had at
+// build time: the policy says whether to restore anyway, with a warning
+// naming the variables, or to start cold so that the new values apply.
+const (
+	EnvChangeWarn = "warn"
+	EnvChangeCold = "cold"
 )
 
 // Command is how to start the application cold.
@@ -78,13 +90,18 @@ type FileSum struct {
 // checks only size and mode at restore; the digest lets the launcher do
 // better for files that may differ from build time.
 type OpenFile struct {
-	Path     string `json:"path"`
-	Size     int64  `json:"size"`
-	Mode     uint32 `json:"mode"`
-	SHA256   string `json:"sha256,omitempty"`
-	Writable bool   `json:"writable,omitempty"`
-	Append   bool   `json:"append,omitempty"`
-	Mapped   bool   `json:"mapped,omitempty"`
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	Mode   uint32 `json:"mode"`
+	SHA256 string `json:"sha256,omitempty"`
+	// MTime (Unix seconds: what every layer tar keeps) and Fingerprint
+	// (see contract.Fingerprint) let the launcher check the content of a
+	// JDK's files in about a millisecond.
+	MTime       *int64 `json:"mtime,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Writable    bool   `json:"writable,omitempty"`
+	Append      bool   `json:"append,omitempty"`
+	Mapped      bool   `json:"mapped,omitempty"`
 	// Mount is the mount point of the file's filesystem when that is not
 	// the image's root (a tmpfs, volume or bind mount of the sandbox):
 	// such a file is in no layer, and a restore needs it provided.
@@ -143,6 +160,8 @@ type Metadata struct {
 	// TCPClose is true when the dump closed established TCP connections
 	// (--tcp-close); the restore must use the same option.
 	TCPClose bool `json:"tcpClose"`
+	// OnEnvChange is EnvChangeWarn (also when empty) or EnvChangeCold.
+	OnEnvChange string `json:"onEnvChange,omitempty"`
 	// Timings of the build steps, in milliseconds, by step name.
 	Timings map[string]int64 `json:"timingsMs,omitempty"`
 	// Coordination is nil when the JVM ran without the crac-build agent.
@@ -179,6 +198,9 @@ func Parse(b []byte) (*Metadata, error) {
 	if len(m.Cold.Args) == 0 {
 		return nil, fmt.Errorf("checkpoint metadata has no cold command")
 	}
+	if err := CheckEnvPolicy(m.OnEnvChange); err != nil {
+		return nil, fmt.Errorf("checkpoint metadata: %w", err)
+	}
 	return &m, nil
 }
 
@@ -205,4 +227,13 @@ func FileCRC32C(path string) (uint32, error) {
 		return 0, err
 	}
 	return h.Sum32(), nil
+}
+
+// CheckEnvPolicy accepts the values of Metadata.OnEnvChange.
+func CheckEnvPolicy(p string) error {
+	switch p {
+	case "", EnvChangeWarn, EnvChangeCold:
+		return nil
+	}
+	return fmt.Errorf("environment policy %q: want %s or %s", p, EnvChangeWarn, EnvChangeCold)
 }

@@ -82,17 +82,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var workDirOnce sync.Once
+
+// ensureWorkDir creates the package's scratch dir (images, unpacked
+// rootfs cache), which TestMain removes.
+func ensureWorkDir() error {
+	var err error
+	workDirOnce.Do(func() {
+		workDir, err = os.MkdirTemp("", "crac-e2e-")
+		cacheDir = filepath.Join(workDir, "cache")
+	})
+	return err
+}
+
 // helloImage builds examples/hello once for all tests of the package.
-func helloImage(t *testing.T) string {
+func helloImage(t testing.TB) string {
 	t.Helper()
 	requireE2E(t)
 	buildOnce.Do(func() {
 		root := repoRoot(t)
-		workDir, buildErr = os.MkdirTemp("", "crac-e2e-")
-		if buildErr != nil {
+		if buildErr = ensureWorkDir(); buildErr != nil {
 			return
 		}
-		cacheDir = filepath.Join(workDir, "cache")
 		imageRef = "oci-layout:" + filepath.Join(workDir, "images") + ":hello"
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -150,7 +161,7 @@ func start(t *testing.T, env ...string) *started {
 	return startRef(t, helloImage(t), env...)
 }
 
-func startRef(t *testing.T, ref string, env ...string) *started {
+func startRef(t testing.TB, ref string, env ...string) *started {
 	t.Helper()
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	r, err := runner.Start(context.Background(), runner.Options{
@@ -182,7 +193,7 @@ func startRef(t *testing.T, ref string, env ...string) *started {
 	return s
 }
 
-func get(t *testing.T, url string) string {
+func get(t testing.TB, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

@@ -2,12 +2,10 @@ package launcher
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -38,6 +36,9 @@ type Options struct {
 	Args []string
 	// Env is the container's environment (os.Environ()).
 	Env []string
+	// Self is the launcher's own executable, which probes clone3 in a
+	// child and enters a time namespace for criu (default os.Executable).
+	Self string
 }
 
 func (o *Options) defaults() {
@@ -50,6 +51,9 @@ func (o *Options) defaults() {
 	if o.CriuPath == "" {
 		o.CriuPath = contract.CriuPath
 	}
+	if o.Self == "" {
+		o.Self, _ = os.Executable()
+	}
 }
 
 // Plan is the outcome of Check: either a restore can be tried, or Reason
@@ -61,10 +65,32 @@ type Plan struct {
 	WorkDir string
 	Reason  error // nil: try a restore
 	Timeout time.Duration
+	// Warnings are for the log when the restore goes ahead (e.g. the
+	// environment differs from the build's under the warn policy).
+	Warnings []string
+	// TimeNS, if set, makes criu and the restored JVM run in a new time
+	// namespace whose clocks continue from the dump's.
+	TimeNS *checkpoint.Clocks
+	// Steps say how long each check took (CRAC_DEBUG=1 prints them).
+	Steps []Step
 	// verify, if set, finishes the checks still running when Check
 	// returned (the image checksums); Restore lets the restored process
 	// resume only if it returns nil.
 	verify func() error
+}
+
+// Step is one check and its duration.
+type Step struct {
+	Name string
+	Took time.Duration
+}
+
+// step runs one check and records its duration.
+func (p *Plan) step(name string, fn func() error) error {
+	t0 := time.Now()
+	err := fn()
+	p.Steps = append(p.Steps, Step{name, time.Since(t0)})
+	return err
 }
 
 // Check reads the metadata and checks, cheapest first, everything a restore
@@ -101,61 +127,102 @@ func Check(opts Options) *Plan {
 		p.Timeout = d
 	}
 	if strings.EqualFold(env[contract.EnvPrefetch], "on") {
-		prefetch(m, opts)
+		prefetch(p.Meta, opts)
 	}
-	p.verify, p.Reason = checkAll(m, opts, strings.EqualFold(env[contract.EnvVerify], "before"))
+	p.Reason = p.checkAll(env)
 	return p
 }
 
 // checkAll runs the checks. The image checksums are the slow one (~10 ms
 // per 100 MB from the page cache, much longer from disk): by default they
-// run while CRIU restores (the returned verify waits for them, and the
-// restored process resumes only if they pass); with before set, they run
-// here, side by side with a criu start-up probe, as the launcher first did.
-func checkAll(m *contract.Metadata, opts Options, before bool) (verify func() error, err error) {
+// run while CRIU restores (p.verify waits for them, and the restored process
+// resumes only if they pass); with CRAC_VERIFY=before they run here, side by
+// side with a criu start-up probe, as the launcher first did.
+func (p *Plan) checkAll(env map[string]string) error {
+	m, opts := p.Meta, p.Opts
+	if err := p.step("environment", func() error { return p.checkEnv(env) }); err != nil {
+		return err
+	}
 	if a := contract.Arch(); m.Host.Arch != "" && a != m.Host.Arch {
-		return nil, fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a)
+		return fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a)
 	}
-	if err := checkCaps(m); err != nil {
-		return nil, err
+	if err := p.step("capabilities", func() error { return checkCaps(m) }); err != nil {
+		return err
 	}
-	if err := checkCPU(m); err != nil {
-		return nil, err
+	if err := p.step("seccomp", func() error { return checkClone3(opts.Self) }); err != nil {
+		return err
 	}
-	if err := checkPIDs(m); err != nil {
-		return nil, err
+	if err := p.step("cpu", func() error { return checkCPU(m) }); err != nil {
+		return err
 	}
-	if err := checkOpenFiles(m); err != nil {
-		return nil, err
+	if err := p.step("pids", func() error { return checkPIDs(m) }); err != nil {
+		return err
 	}
-	if !before {
-		if _, err := os.Stat(opts.CriuPath); err != nil {
-			return nil, fmt.Errorf("criu bundle: %w", err)
-		}
-		if err := checkImageSizes(m, opts.ImagesDir); err != nil {
-			return nil, err
-		}
+	// The slow checks run side by side: the files the JVM had open,
+	// criu's own start-up, and hashing the image files (which also pulls
+	// them into the page cache for the restore that follows).
+	full := strings.EqualFold(env[contract.EnvVerifyFiles], "full")
+	slow := []struct {
+		name string
+		fn   func() error
+	}{
+		{"open-files", func() error { return checkFiles(m, full) }},
+	}
+	if strings.EqualFold(env[contract.EnvVerify], "before") {
+		slow = append(slow, []struct {
+			name string
+			fn   func() error
+		}{
+			{"criu", func() error { return checkCriu(opts.CriuPath) }},
+			{"images", func() error { return checkImages(m, opts.ImagesDir) }},
+		}...)
+	} else {
 		// The restore itself shows whether the bundle runs; the checksums
 		// are compared while CRIU reads the same files.
+		if err := p.step("criu", func() error {
+			if _, err := os.Stat(opts.CriuPath); err != nil {
+				return fmt.Errorf("criu bundle: %w", err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := p.step("image-sizes", func() error { return checkImageSizes(m, opts.ImagesDir) }); err != nil {
+			return err
+		}
+		t0 := time.Now()
 		done := make(chan error, 1)
 		go func() { done <- checkImages(m, opts.ImagesDir) }()
 		var once sync.Once
 		var verr error
-		return func() error { once.Do(func() { verr = <-done }); return verr }, nil
+		p.verify = func() error {
+			once.Do(func() {
+				verr = <-done
+				p.Steps = append(p.Steps, Step{"images (during the restore)", time.Since(t0)})
+			})
+			return verr
+		}
 	}
-	// The two slow checks side by side: criu's own start-up and hashing the
-	// image files (which also pulls them into the page cache for the
-	// restore that follows).
+	errs := make([]error, len(slow))
+	steps := make([]Step, len(slow))
 	var wg sync.WaitGroup
-	var criuErr, imgErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); criuErr = checkCriu(opts.CriuPath) }()
-	go func() { defer wg.Done(); imgErr = checkImages(m, opts.ImagesDir) }()
-	wg.Wait()
-	if criuErr != nil {
-		return nil, criuErr
+	for i, c := range slow {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			errs[i] = c.fn()
+			steps[i] = Step{c.name, time.Since(t0)}
+		}()
 	}
-	return nil, imgErr
+	wg.Wait()
+	p.Steps = append(p.Steps, steps...)
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return p.step("clocks", p.checkClocks)
 }
 
 // checkImageSizes compares only the sizes of the image files: cheap, and it
@@ -259,21 +326,50 @@ func checkCPU(m *contract.Metadata) error {
 	return nil
 }
 
+// checkPIDs checks that every PID and TID of the checkpoint is free: CRIU
+// recreates each task under its old number. The images name them: one
+// core-<TID>.img per thread of every process in the tree.
 func checkPIDs(m *contract.Metadata) error {
 	if m.Process.PID <= 0 {
 		return fmt.Errorf("checkpoint metadata has no PID")
 	}
-	if _, err := os.Stat("/proc/" + strconv.Itoa(m.Process.PID)); err == nil {
-		return fmt.Errorf("PID %d, which the checkpoint needs, is taken", m.Process.PID)
+	ids := []int{m.Process.PID}
+	for _, f := range m.Images {
+		if n, ok := strings.CutPrefix(f.Name, "core-"); ok {
+			if id, err := strconv.Atoi(strings.TrimSuffix(n, ".img")); err == nil && id != m.Process.PID {
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(id)); err == nil {
+			what := "PID"
+			if id != m.Process.PID {
+				what = "thread ID"
+			}
+			by := ""
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/comm"); err == nil {
+				by = " by " + strings.TrimSpace(string(b))
+			}
+			return fmt.Errorf("%s %d, which the checkpoint needs, is taken%s", what, id, by)
+		}
 	}
 	return nil
 }
 
 // checkOpenFiles compares the files the process held open with build time.
-// Size and mode are what CRIU checks; the digest is compared for files on
-// another filesystem than the root (a volume or bind mount over the image),
-// the only way a file from the image's layers can differ here.
-func checkOpenFiles(m *contract.Metadata) error {
+func checkOpenFiles(m *contract.Metadata) error { return checkFiles(m, false) }
+
+// checkFiles compares the files the process held open with build time.
+// Size and mode are what CRIU checks. Content: a layer added on top of the
+// image (FROM warm-image; COPY app.jar ...) or a volume can replace a file
+// with one of the same size, and CRIU would restore a JVM whose mapped
+// code and open jars no longer match. Files are compared by their
+// fingerprint (contract.Fingerprint: whole up to 1 MiB, sampled above;
+// about a millisecond for a JDK's ~175 MB); files on another filesystem
+// than / (volumes) and files whose mtime changed are hashed in full
+// (SHA-256), as is every file when full is set.
+func checkFiles(m *contract.Metadata, full bool) error {
 	var root unix.Stat_t
 	if err := unix.Stat("/", &root); err != nil {
 		return fmt.Errorf("stat /: %w", err)
@@ -294,13 +390,33 @@ func checkOpenFiles(m *contract.Metadata) error {
 		if st.Size != f.Size {
 			return fmt.Errorf("file %s held open at checkpoint has size %d, was %d", f.Path, st.Size, f.Size)
 		}
-		if f.SHA256 != "" && st.Dev != root.Dev {
-			d, err := sha256File(f.Path)
+		if f.SHA256 == "" {
+			continue
+		}
+		// Metadata of an older builder has no fingerprint: its small files
+		// are hashed, its large ones checked by size and mode only.
+		hashAll := full || st.Dev != root.Dev || f.MTime != nil && st.Mtim.Sec != *f.MTime ||
+			f.Fingerprint == "" && f.Size <= contract.FullHashMax
+		switch {
+		case hashAll:
+			d, err := contract.FileSHA256(f.Path)
 			if err != nil {
 				return fmt.Errorf("checksumming %s: %w", f.Path, err)
 			}
 			if d != f.SHA256 {
-				return fmt.Errorf("file %s held open at checkpoint has other content than at build", f.Path)
+				return fmt.Errorf("file %s held open at checkpoint has other content than at build (same size)", f.Path)
+			}
+		case f.Fingerprint != "":
+			d, err := contract.Fingerprint(f.Path)
+			if err != nil {
+				return fmt.Errorf("checksumming %s: %w", f.Path, err)
+			}
+			if d != f.Fingerprint {
+				how := "same size"
+				if f.Size > contract.FullHashMax {
+					how = "same size, sampled blocks differ"
+				}
+				return fmt.Errorf("file %s held open at checkpoint has other content than at build (%s)", f.Path, how)
 			}
 		}
 	}
@@ -313,6 +429,12 @@ func checkCriu(path string) error {
 	}
 	v, err := checkpoint.Version(path)
 	if err != nil {
+		// The RPC error alone ("EOF") does not say why: criu's own
+		// output does (a missing library, a damaged loader, ...).
+		out, _ := exec.Command(path, "--version").CombinedOutput()
+		if tail := lastLine(string(out)); tail != "" {
+			return fmt.Errorf("criu bundle does not run: %w: %s", err, tail)
+		}
 		return fmt.Errorf("criu bundle does not run: %w", err)
 	}
 	if v < 40200 {
@@ -372,17 +494,9 @@ func checkImage(path string, f contract.FileSum) error {
 	return nil
 }
 
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // Restore restores the checkpoint of a plan whose checks passed, handing
@@ -403,8 +517,18 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		}
 		inherit[key] = stdio[i]
 	}
+	criuPath := p.Opts.CriuPath
+	if p.TimeNS != nil {
+		// criu starts through the launcher itself, which enters the time
+		// namespace and execs criu (see TimensExec). The variable is in
+		// this process's environment only while criu starts: the cold
+		// command gets the environment captured at start.
+		os.Setenv(EnvTimensExec, timensSpec(*p.TimeNS, criuPath))
+		defer os.Unsetenv(EnvTimensExec)
+		criuPath = p.Opts.Self
+	}
 	pid, err := checkpoint.Restore(ctx, checkpoint.RestoreOptions{
-		CriuPath:  p.Opts.CriuPath,
+		CriuPath:  criuPath,
 		ImagesDir: p.Opts.ImagesDir,
 		WorkDir:   work,
 		Inherit:   inherit,

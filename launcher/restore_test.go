@@ -37,14 +37,15 @@ func checkpointDir(t *testing.T, change func(*contract.Metadata)) Options {
 	if err := os.Mkdir(images, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	pid := freePID(t)
 	m := &contract.Metadata{
 		FormatVersion: contract.FormatVersion,
 		Builder:       "crac-build test",
 		Cold:          contract.Command{Args: []string{"java", "-jar", "/app/app.jar"}, WorkDir: "/app"},
-		Process:       contract.Process{PID: freePID(t)},
+		Process:       contract.Process{PID: pid},
 		Host:          contract.Host{Arch: contract.Arch()},
 		Images: []contract.FileSum{
-			imageFile(t, images, "core-131.img", "core"),
+			imageFile(t, images, fmt.Sprintf("core-%d.img", pid), "core"),
 			imageFile(t, images, "pages-1.img", strings.Repeat("p", 10000)),
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,12 +16,14 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/seccomp"
 )
 
 // Options of a local run.
@@ -38,7 +41,20 @@ type Options struct {
 	HostAddr string
 	// Caps replace the container's capabilities (default: Docker's
 	// defaults plus CAP_CHECKPOINT_RESTORE).
-	Caps     []string
+	Caps []string
+	// Seccomp is the container's seccomp filter (default: none, as
+	// `--security-opt seccomp=unconfined`). SeccompProfile names a
+	// Docker-format profile file instead, compiled for Caps as Docker
+	// would; seccomp.RestoreProfileFile is the one the project ships.
+	Seccomp        *specs.LinuxSeccomp
+	SeccompProfile string
+	// Entrypoint and Args replace the image's ENTRYPOINT and CMD, as
+	// `docker run --entrypoint E IMAGE ARGS...` does.
+	Entrypoint []string
+	Args       []string
+	// Uptime, if set, runs the container in a time namespace whose
+	// monotonic clock starts at Uptime: a host that booted then.
+	Uptime   time.Duration
 	Runtime  string
 	CacheDir string
 	TempDir  string
@@ -112,11 +128,24 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 	}
 	caps := o.Caps
 	if caps == nil {
-		caps = append(append([]string{}, sandbox.DockerCaps...), "CAP_CHECKPOINT_RESTORE")
+		caps, _ = Caps(nil, nil)
 	}
-	args := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
+	entrypoint, cmd := cf.Config.Entrypoint, cf.Config.Cmd
+	if o.Entrypoint != nil {
+		entrypoint, cmd = o.Entrypoint, nil // Docker drops CMD too
+	}
+	if o.Args != nil {
+		cmd = o.Args
+	}
+	args := append(append([]string{}, entrypoint...), cmd...)
 	if len(args) == 0 {
 		return nil, fmt.Errorf("image %s has no ENTRYPOINT or CMD", o.Image)
+	}
+	filter := o.Seccomp
+	if filter == nil && o.SeccompProfile != "" {
+		if filter, err = seccomp.LoadFile(o.SeccompProfile, caps); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp(o.TempDir, "crac-run-")
 	if err != nil {
@@ -137,6 +166,8 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		Env:     env,
 		Cwd:     cf.Config.WorkingDir,
 		Caps:    caps,
+		Seccomp: filter,
+		Uptime:  o.Uptime,
 		Stdout:  orDiscard(o.Stdout),
 		Stderr:  lw,
 	})
@@ -306,4 +337,34 @@ func (l *lineWatcher) Write(p []byte) (int, error) {
 	}
 	l.mu.Unlock()
 	return l.dst.Write(p)
+}
+
+// Caps returns the default capabilities of a run (Docker's defaults plus
+// CAP_CHECKPOINT_RESTORE) with add added and drop removed, as Docker's
+// --cap-add and --cap-drop do (names with or without CAP_, any case).
+func Caps(add, drop []string) ([]string, error) {
+	set := map[string]bool{}
+	for _, c := range append(append([]string{}, sandbox.DockerCaps...), "CAP_CHECKPOINT_RESTORE") {
+		set[c] = true
+	}
+	for _, list := range []struct {
+		names []string
+		on    bool
+	}{{add, true}, {drop, false}} {
+		for _, n := range list.names {
+			m, err := contract.CapMask([]string{n})
+			if err != nil {
+				return nil, err
+			}
+			set[contract.CapNames(m)[0]] = list.on
+		}
+	}
+	var out []string
+	for c, on := range set {
+		if on {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

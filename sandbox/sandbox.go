@@ -39,6 +39,11 @@ type Config struct {
 	Hostname string
 	Mounts   []specs.Mount
 	Seccomp  *specs.LinuxSeccomp
+	// Uptime, if set, starts the container in its own time namespace
+	// whose CLOCK_MONOTONIC reads Uptime (rounded up to a second) at
+	// start, as on a host that booted Uptime ago (CLOCK_BOOTTIME stays
+	// the host's: see clock.go).
+	Uptime time.Duration
 	// Stdio of the container's PID 1. Files are passed through as they
 	// are (the application sees these very pipes); nil means a pipe that
 	// is never written (stdin) or discarded (stdout, stderr).
@@ -136,7 +141,15 @@ func Start(ctx context.Context, cfg Config) (_ *Container, err error) {
 	}
 
 	pidFile := filepath.Join(cfg.Dir, "init.pid")
-	c.cmd = exec.Command(rt, "--root", c.state, "run", "--bundle", c.bundle, "--pid-file", pidFile, c.ID)
+	argv := []string{rt, "--root", c.state, "run", "--bundle", c.bundle, "--pid-file", pidFile, c.ID}
+	if cfg.Uptime > 0 {
+		pre, err := uptimeArgs(cfg.Uptime)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(pre, argv...)
+	}
+	c.cmd = exec.Command(argv[0], argv[1:]...)
 	// runc passes its own stdio through to the container's PID 1.
 	if cfg.Stdin != nil {
 		c.cmd.Stdin = cfg.Stdin
@@ -224,7 +237,15 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) error {
 	}
 	args = append(args, c.ID)
 	args = append(args, o.Args...)
-	cmd := exec.CommandContext(ctx, c.runtime, args...)
+	args = append([]string{c.runtime}, args...)
+	if c.cfg.Uptime > 0 {
+		pre, err := c.nsenterTimeArgs()
+		if err != nil {
+			return err
+		}
+		args = append(pre, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stdout = o.Stdout
 	if o.Stderr != nil {

@@ -32,6 +32,8 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for older runtimes"},
 			&cli.StringSliceFlag{Name: "secret", Usage: "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"},
 			&cli.StringFlag{Name: "network", Value: "none", Usage: "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"},
+			&cli.StringFlag{Name: "on-env-change", Value: "warn", Usage: "when a container's environment differs from the build's (the restored JVM keeps the build's): warn (restore, name the variables) or cold (start cold)"},
+			&cli.BoolFlag{Name: "combined-output", Usage: "give the app one pipe for stdout and stderr (2>&1); restored, both go to the container's stdout"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
 		}, appFlags("sandbox", "on the host in the sandbox's network")...),
 		Action: func(c *cli.Context) error {
@@ -54,6 +56,8 @@ func buildCommand() *cli.Command {
 				AllowConnections: c.Bool("allow-connections"),
 				Network:          c.String("network"),
 				RestoreSignal:    c.String("restore-signal"),
+				OnEnvChange:      c.String("on-env-change"),
+				CombinedOutput:   c.Bool("combined-output"),
 			}
 			for _, sec := range c.StringSlice("secret") {
 				s, err := secrets.Parse(sec)

@@ -34,6 +34,9 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
 			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "grace between SIGTERM and SIGKILL when stopping"},
+			&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability to the defaults (Docker's plus CHECKPOINT_RESTORE), e.g. SYS_ADMIN (repeatable)"},
+			&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability from the defaults, e.g. CHECKPOINT_RESTORE (repeatable)"},
+			&cli.StringFlag{Name: "seccomp-profile", Usage: "a Docker-format seccomp profile (default: none), e.g. seccomp/crac-restore.json"},
 			&cli.StringFlag{Name: "report", Usage: "start the image cold and restored (--runs times each, alternately), measure first response and per-request latency, write an HTML report to this `FILE` (needs --probe-url)"},
 			&cli.IntFlag{Name: "runs", Value: 3, Usage: "with --report: starts of each kind (the median is shown)"},
 			&cli.IntFlag{Name: "requests", Value: 500, Usage: "with --report: requests after the first response, per start"},
@@ -61,6 +64,15 @@ func runCommand() *cli.Command {
 				Insecure: c.Bool("insecure"),
 				Stdout:   os.Stdout,
 				Stderr:   os.Stderr,
+
+				SeccompProfile: c.String("seccomp-profile"),
+			}
+			if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
+				caps, err := runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop"))
+				if err != nil {
+					return err
+				}
+				o.Caps = caps
 			}
 			pl, err := registry.ParsePlatform(c.String("platform"))
 			if err != nil {
@@ -155,6 +167,12 @@ func runReport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var caps []string
+	if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
+		if caps, err = runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop")); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.Compare(ctx, bench.CompareOptions{
@@ -167,6 +185,9 @@ func runReport(c *cli.Context) error {
 			CacheDir: c.String("cache-dir"),
 			Insecure: c.Bool("insecure"),
 			Platform: pl,
+			Caps:     caps,
+
+			SeccompProfile: c.String("seccomp-profile"),
 		},
 		Measure: runner.MeasureOptions{
 			ProbeURL:     c.String("probe-url"),

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,8 +25,15 @@ import (
 // would start with, because any other arguments replace the cold command.
 const modeFlag = "--crac-mode="
 
+// The main goroutine stays on the main thread: a time namespace for criu
+// is created on it (see launcher.TimensExec).
+func init() { runtime.LockOSThread() }
+
 func main() {
 	start := time.Now()
+	if spec := os.Getenv(launcher.EnvTimensExec); spec != "" && len(os.Args) > 1 && os.Args[1] == "swrk" {
+		os.Exit(launcher.TimensExec(spec, os.Args[1:]))
+	}
 	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], modeFlag) {
 		os.Exit(internal(strings.TrimPrefix(os.Args[1], modeFlag), os.Args[2:]))
 	}
@@ -38,7 +46,14 @@ func launch(start time.Time) int {
 	debug := os.Getenv(contract.EnvDebug) != ""
 	plan := launcher.Check(launcher.Options{Args: os.Args[1:], Env: env})
 	if debug {
-		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms\n", time.Since(start).Milliseconds())
+		var steps []string
+		for _, s := range plan.Steps {
+			steps = append(steps, fmt.Sprintf("%s %.2f", s.Name, float64(s.Took.Microseconds())/1000))
+		}
+		fmt.Fprintf(os.Stderr, "crac-launch: checks took %d ms (%s ms)\n", time.Since(start).Milliseconds(), strings.Join(steps, ", "))
+		if plan.TimeNS != nil {
+			fmt.Fprintf(os.Stderr, "crac-launch: restoring in a time namespace: monotonic clock continues from %s\n", plan.TimeNS.Monotonic)
+		}
 	}
 	if plan.Reason == nil {
 		// A read-only root filesystem leaves the application without the
@@ -49,6 +64,9 @@ func launch(start time.Time) int {
 		pid, err := restore(plan, env)
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
+			for _, w := range plan.Warnings {
+				fmt.Fprintf(os.Stderr, "crac-launch: warning: %s\n", oneLine(w))
+			}
 			if err := launcher.SignalRestored(pid, plan.Meta); err != nil {
 				fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 			}
@@ -69,6 +87,12 @@ func internal(mode string, args []string) int {
 	switch mode {
 	case "init":
 		// PID 1 of the build sandbox: the application follows "--".
+		// --combined-output gives it one pipe for stdout and stderr (2>&1):
+		// the runtime's own pipes are always three.
+		if len(args) > 0 && args[0] == "--combined-output" {
+			os.Stderr = os.Stdout
+			args = args[1:]
+		}
 		if len(args) > 0 && args[0] == "--" {
 			args = args[1:]
 		}
@@ -93,6 +117,8 @@ func internal(mode string, args []string) int {
 		return 127
 	case "dump":
 		return dump(args)
+	case launcher.ModeProbeClone3:
+		return launcher.ProbeClone3()
 	case "version":
 		v, err := checkpoint.Version(contract.CriuPath)
 		if err != nil {
