@@ -537,6 +537,15 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		Gate:      p.verify,
 		LogLevel:  restoreLogLevel(),
 	})
+	if err != nil && p.verify != nil && !errors.Is(err, checkpoint.ErrTimeout) {
+		// The checks did not probe criu (the restore shows whether it
+		// runs); when the restore failed, a bundle that does not run is
+		// the clearer reason: "criu bundle does not run: ... libc.so.6"
+		// rather than a broken RPC connection.
+		if cerr := checkCriu(p.Opts.CriuPath); cerr != nil {
+			err = cerr
+		}
+	}
 	if err != nil || os.Getenv(contract.EnvDebug) == "" {
 		// On failure the reason already carries the log's last error.
 		_ = os.RemoveAll(work)
