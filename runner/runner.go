@@ -326,6 +326,10 @@ type lineWatcher struct {
 
 func (l *lineWatcher) Write(p []byte) (int, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Pass the output on first: whoever fn wakes up (WaitMode) may read
+	// dst and must find the line there.
+	n, err := l.dst.Write(p)
 	l.part = append(l.part, p...)
 	for {
 		i := strings.IndexByte(string(l.part), '\n')
@@ -335,8 +339,7 @@ func (l *lineWatcher) Write(p []byte) (int, error) {
 		l.fn(string(l.part[:i]))
 		l.part = l.part[i+1:]
 	}
-	l.mu.Unlock()
-	return l.dst.Write(p)
+	return n, err
 }
 
 // Caps returns the default capabilities of a run (Docker's defaults plus
