@@ -10,6 +10,7 @@
 #   make image      the crac-build image (crac-build, launcher, CRIU bundle, agent):
 #                   oci-layout:build/image:crac-build
 #   make e2e-containerfile  examples/containerfile with buildah, run by podman
+#   make bench      startup benchmark: hello and Tomcat, cold vs restored (~20 min)
 
 SHELL := /bin/bash
 GO ?= go
@@ -62,7 +63,7 @@ coordinated: $(COORDINATED_JAR)
 HELLO_IMAGE := oci-layout:build/images:hello
 .PHONY: hello-image
 hello-image: all criu base hello
-	./bin/crac-build build --base oci-layout:build/base:jre17 \
+	./bin/crac-build build --base $(BASE_IMAGE) \
 	  --add $(HELLO_JAR):/app/hello.jar --cmd "java -jar /app/hello.jar" \
 	  --port 8080 --ready-url http://127.0.0.1:8080/health \
 	  --warmup examples/hello/warmup.sh \
@@ -84,6 +85,25 @@ e2e-containerfile: deps all criu base hello image
 .PHONY: demo
 demo: deps hello-image
 	bash scripts/demo.sh $(HELLO_IMAGE)
+
+# The benchmark: warm images of examples/hello and of Debian's Tomcat 10
+# (examples webapp), each row started BENCH_ROUNDS times, interleaved.
+# Writes $(BENCH_DIR)/results.json and report.html; the last line is
+# "tomcat: cold N ms -> warm M ms (Rx)". Drops the page cache for a few rows
+# (BENCH_FLAGS=-no-drop-caches skips them). Not part of `make test`: long.
+BENCH_DIR ?= build/bench
+BENCH_ROUNDS ?= 5
+BENCH_FLAGS ?=
+.PHONY: bench bench-png
+bench: deps all criu base base-tomcat hello
+	@mkdir -p $(BENCH_DIR)
+	set -o pipefail; $(GO) run ./internal/tools/bench -out $(BENCH_DIR) -rounds $(BENCH_ROUNDS) \
+	  -hello-base $(BASE_IMAGE) -tomcat-base $(TOMCAT_BASE_IMAGE) -hello-jar $(HELLO_JAR) \
+	  -criu-bundle $(CRIU_BUNDLE_DIR) -launcher bin/crac-launch $(BENCH_FLAGS) | tee $(BENCH_DIR)/bench.txt
+
+# The report as headless Chromium renders it (installs Debian's chromium).
+bench-png:
+	bash scripts/screenshot.sh $(BENCH_DIR)/report.html $(BENCH_DIR)/report.png
 
 .PHONY: test
 test: deps all criu bases hello coordinated image

@@ -366,7 +366,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	out.closeWrite()
 
 	wr, err := warmAndDump(ctx, sandboxApp{c}, warmRun{
-		warmup: o.warmup(), coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.AllowConnections),
+		warmup: o.warmup(), coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.Settle, o.AllowConnections),
 		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
 	})
 	if err != nil {

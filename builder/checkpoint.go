@@ -150,7 +150,7 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	out.closeWrite()
 
 	wr, err := warmAndDump(ctx, a, warmRun{
-		warmup: o.Warmup, coord: co, flags: dumpFlags(work, o.Warmup.NoGC, o.AllowConnections),
+		warmup: o.Warmup, coord: co, flags: dumpFlags(work, o.Warmup.NoGC, o.Warmup.Settle, o.AllowConnections),
 		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
 	})
 	if err != nil {

@@ -77,6 +77,9 @@ type Options struct {
 	// differ from the build's: contract.LimitsChangeWarn (default) restores
 	// and says what differs, contract.LimitsChangeCold starts cold.
 	OnLimitsChange string
+	// Settle is the pause between the pre-dump GC and the dump (0:
+	// checkpoint.SettleTime).
+	Settle time.Duration
 	// OnEnvChange is what the launcher does when a container's
 	// environment differs from the build's (the restored JVM keeps the
 	// build's): contract.EnvChangeWarn (default) restores and names the
@@ -213,7 +216,7 @@ func (o *Options) warmup() WarmupOptions {
 	return WarmupOptions{
 		Port: o.Port, ReadyURL: o.ReadyURL, ReadyTimeout: o.ReadyTimeout,
 		Script: o.WarmupScript, ScriptTimeout: o.WarmupTimeout,
-		Requests: o.WarmupRequests, Path: o.WarmupPath, NoGC: o.NoGC,
+		Requests: o.WarmupRequests, Path: o.WarmupPath, NoGC: o.NoGC, Settle: o.Settle,
 	}
 }
 
@@ -222,6 +225,7 @@ func (o *Options) SetWarmup(w WarmupOptions) {
 	o.Port, o.ReadyURL, o.ReadyTimeout = w.Port, w.ReadyURL, w.ReadyTimeout
 	o.WarmupScript, o.WarmupTimeout = w.Script, w.ScriptTimeout
 	o.WarmupRequests, o.WarmupPath, o.NoGC = w.Requests, w.Path, w.NoGC
+	o.Settle = w.Settle
 }
 
 // Defaults of the time bounds.

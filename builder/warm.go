@@ -39,6 +39,9 @@ type WarmupOptions struct {
 	Path     string
 	// NoGC skips the GC and native heap trim before the dump.
 	NoGC bool
+	// Settle is the pause between the pre-dump GC and the dump (0:
+	// checkpoint.SettleTime).
+	Settle time.Duration
 }
 
 func (w *WarmupOptions) defaults() error {
@@ -116,10 +119,13 @@ type app interface {
 }
 
 // dumpFlags are the flags of crac-launch's dump mode, but --pid.
-func dumpFlags(workDir string, noGC, allowConnections bool) []string {
+func dumpFlags(workDir string, noGC bool, settle time.Duration, allowConnections bool) []string {
 	args := []string{"--work", workDir}
 	if noGC {
 		args = append(args, "--gc=false")
+	}
+	if settle > 0 {
+		args = append(args, "--settle="+settle.String())
 	}
 	if allowConnections {
 		args = append(args, "--allow-connections")

@@ -89,6 +89,15 @@ type RestoreOptions struct {
 	// process (criu and any half-restored task) is SIGKILLed: a criu that
 	// lacks a capability can hang forever and ignores SIGTERM.
 	Timeout time.Duration
+	// LogLevel is criu's log verbosity (0: criuLogLevel, debug). The log
+	// is read only on failure, for its last error line, which level 2
+	// (warnings) already has; debug logging costs the restore time.
+	LogLevel int32
+	// Gate, if set, is called once the tree is restored and before it
+	// resumes (CRIU's post-restore notification); an error makes CRIU kill
+	// the restored tree and Restore fail with it. It lets checks run while
+	// CRIU works instead of before.
+	Gate func() error
 }
 
 // ErrTimeout is returned (wrapped) when a restore did not finish in time.
@@ -96,10 +105,19 @@ var ErrTimeout = errors.New("restore timed out")
 
 type pidNotify struct {
 	criu.NoNotify
-	pid int32
+	pid     int32
+	gate    func() error
+	gateErr error
 }
 
-func (n *pidNotify) PostRestore(pid int32) error { n.pid = pid; return nil }
+func (n *pidNotify) PostRestore(pid int32) error {
+	n.pid = pid
+	if n.gate != nil {
+		n.gateErr = n.gate()
+		return n.gateErr
+	}
+	return nil
+}
 
 // Restore restores the process tree as a child of the calling process
 // (CRIU's RstSibling) and returns the PID of its root. The caller must be
@@ -124,7 +142,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 	o := &rpc.CriuOpts{
 		ImagesDirFd:  ptr(int32(imgDir.Fd())),
 		WorkDirFd:    ptr(int32(workDir.Fd())),
-		LogLevel:     ptr(criuLogLevel),
+		LogLevel:     ptr(logLevel(opts.LogLevel)),
 		LogFile:      ptr("restore.log"),
 		Unprivileged: ptr(true),
 		RstSibling:   ptr(true),
@@ -138,7 +156,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 		// mapped before it restores, so this skips only the check of dirs.
 		SkipFileRwxCheck: ptr(true),
 	}
-	n := &pidNotify{}
+	n := &pidNotify{gate: opts.Gate}
 	done := make(chan error, 1)
 	go func() { done <- c.Restore(o, n) }()
 
@@ -151,7 +169,13 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 	logPath := filepath.Join(opts.WorkDir, "restore.log")
 	select {
 	case err := <-done:
+		if n.gateErr != nil {
+			// CRIU killed the restored tree; the gate says why.
+			reapChildren()
+			return 0, n.gateErr
+		}
 		if err != nil {
+			reapChildren()
 			return 0, fmt.Errorf("criu restore: %w: %s", err, lastError(logPath))
 		}
 	case <-timeout:
@@ -182,6 +206,30 @@ func killChildren() {
 			if pid, err := strconv.Atoi(f); err == nil {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
+		}
+	}
+}
+
+func logLevel(l int32) int32 {
+	if l <= 0 {
+		return criuLogLevel
+	}
+	return l
+}
+
+// reapChildren collects the restored tasks CRIU killed after a failed
+// restore (with RstSibling they are this process's children), so that they
+// do not linger as zombies under the cold command that replaces it.
+func reapChildren() {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err != nil { // ECHILD: none left
+			return
+		}
+		if pid == 0 {
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,13 +111,41 @@ func TestDumpRestore(t *testing.T) {
 	_ = cmd.Wait()
 	r.Close()
 
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// A gate that fails (as the launcher's checksums do on a damaged
+	// image) aborts the restore before the process runs, and leaves no
+	// process behind: its PID is free for the next restore.
+	gated, gw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := errors.New("checkpoint file pages-1.img fails its checksum (damaged)")
+	_, err = Restore(ctx, RestoreOptions{
+		CriuPath: criu, ImagesDir: images, WorkDir: work,
+		Inherit: map[string]*os.File{proc.Stdio[1]: gw},
+		Timeout: 20 * time.Second,
+		Gate:    func() error { return damaged },
+	})
+	gw.Close()
+	if !errors.Is(err, damaged) {
+		t.Fatalf("gated restore: %v, want the gate's error", err)
+	}
+	if _, serr := os.Stat("/proc/" + strconv.Itoa(pid)); serr == nil {
+		t.Errorf("process %d exists after a restore its gate refused", pid)
+	}
+	_ = gated.SetReadDeadline(time.Now().Add(time.Second))
+	if n, _ := gated.Read(buf); n > 0 {
+		t.Errorf("the gated process ran: it wrote %q", buf[:n])
+	}
+	gated.Close()
+
 	r2, w2, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r2.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	rpid, err := Restore(ctx, RestoreOptions{
 		CriuPath: criu, ImagesDir: images, WorkDir: work,
 		Inherit: map[string]*os.File{proc.Stdio[1]: w2},

@@ -10,11 +10,15 @@ import (
 )
 
 // SettleTime is how long the pre-dump steps wait at least after the GC
-// and heap trim: G1 uncommits freed regions in the background, and a dump
-// taken at once still holds them (ENVIRONMENT.md measured ~1.5 s). Then
+// and heap trim, before they trim again and dump. G1 uncommits freed
+// regions in the background (ENVIRONMENT.md measured ~1.5 s), and HotSpot
+// frees the compilers' spare arena chunks (malloc) only on its ChunkPool
+// cleaner's 5 s tick, which a trim must follow to give them back: with 6 s
+// and the second trim the checkpoint measured ~10% smaller (hello: 88 vs
+// 98 MB anonymous memory, median of 7) than with 1.5 s. After the floor
 // they wait until the process's RSS stops falling (see settle), up to
 // SettleMax.
-const SettleTime = 1500 * time.Millisecond
+const SettleTime = 6 * time.Second
 
 // PrepareOptions select the pre-dump steps.
 type PrepareOptions struct {
@@ -98,6 +102,10 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 			}
 		}
 		r.JVM.SettleMs = waited.Milliseconds()
+		// What was freed while settling goes back to the OS too.
+		if _, err := hotspot.Jcmd(ctx, p.PID, "System.trim_native_heap"); err != nil {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("System.trim_native_heap: %v", err))
+		}
 	}
 	r.JVM.RSSAfterKiB, _ = rssKiB(p.PID)
 	if l, err := contract.ReadLimits(); err == nil {

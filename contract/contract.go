@@ -52,6 +52,13 @@ const (
 	EnvRestoreTimeout = "CRAC_RESTORE_TIMEOUT"
 	// EnvDebug makes the launcher print its checks and keep the CRIU log.
 	EnvDebug = "CRAC_DEBUG"
+	// EnvVerify=before checksums the CRIU image files (and probes criu)
+	// before the restore starts, instead of while CRIU reads them.
+	EnvVerify = "CRAC_VERIFY"
+	// EnvPrefetch=on makes the launcher read the CRIU bundle and the files
+	// the JVM maps into the page cache while it restores (off by default:
+	// it helps on a quiet node and hurts on a busy one).
+	EnvPrefetch = "CRAC_PREFETCH"
 	// EnvVerifyFiles=full makes the launcher hash every file the JVM held
 	// open in full, instead of sampling the large ones.
 	EnvVerifyFiles = "CRAC_VERIFY_FILES"

@@ -85,6 +85,8 @@ type Run struct {
 	reason string
 	seen   chan struct{}
 	once   sync.Once
+
+	launcherMs float64 // guarded by mu
 }
 
 // Start pulls or opens the image, unpacks it (cached by digest), and starts
@@ -209,6 +211,9 @@ func (r *Run) watch(line string) {
 	switch {
 	case strings.HasPrefix(line, "crac-launch: restored in "):
 		mode = "restored"
+		r.mu.Lock()
+		r.launcherMs = parseLauncherMs(line)
+		r.mu.Unlock()
 	case strings.HasPrefix(line, "crac-launch: cold start: "):
 		mode, reason = "cold", strings.TrimPrefix(line, "crac-launch: cold start: ")
 	default:
@@ -228,6 +233,14 @@ func (r *Run) Mode() (string, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mode, r.reason
+}
+
+// LauncherMs is the launcher's own restore time ("restored in N ms"), 0
+// before it said so or when it started cold.
+func (r *Run) LauncherMs() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.launcherMs
 }
 
 // WaitMode waits up to d for the launcher's verdict.
@@ -320,6 +333,10 @@ type lineWatcher struct {
 
 func (l *lineWatcher) Write(p []byte) (int, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Pass the output on first: whoever fn wakes up (WaitMode) may read
+	// dst and must find the line there.
+	n, err := l.dst.Write(p)
 	l.part = append(l.part, p...)
 	for {
 		i := strings.IndexByte(string(l.part), '\n')
@@ -329,8 +346,7 @@ func (l *lineWatcher) Write(p []byte) (int, error) {
 		l.fn(string(l.part[:i]))
 		l.part = l.part[i+1:]
 	}
-	l.mu.Unlock()
-	return l.dst.Write(p)
+	return n, err
 }
 
 // Caps returns the default capabilities of a run (Docker's defaults plus

@@ -4,14 +4,19 @@
 # Builds a crac-build base image: Debian (mmdebstrap, minbase) with an OpenJDK
 # headless JRE, and stores it as TAG in the OCI image layout OUTDIR (usable as
 # oci-layout:OUTDIR:TAG). The flavor (BASE_FLAVOR, default: the TAG) chooses
-# the JDK and the Debian suite that has it:
+# the JDK, the Debian suite that has it, and what else the image holds:
 #
-#   jre17     OpenJDK 17 from Debian 12 bookworm (also any other flavor)
-#   jre21     OpenJDK 21 from Debian 13 trixie
-#   jre25     OpenJDK 25 from Debian 13 trixie
+#   jre17     OpenJDK 17 from Debian 12 bookworm; CMD java -version
+#   jre21     OpenJDK 21 from Debian 13 trixie; CMD java -version
+#   jre25     OpenJDK 25 from Debian 13 trixie; CMD java -version
+#   tomcat10  OpenJDK 17 (bookworm) + Debian's Apache Tomcat 10 (tomcat10)
+#             with its examples webapp (tomcat10-examples, served at
+#             /examples/ on port 8080); CMD catalina.sh run, the way Debian's
+#             systemd unit starts it
 #
 #   scripts/base-image.sh build/base jre17
 #   scripts/base-image.sh build/base jre21
+#   scripts/base-image.sh build/base-tomcat10 tomcat10
 #
 # Caching (under build/cache/ of the repository):
 #   base-TAG.rootfs.tar       rootfs tarball written by mmdebstrap
@@ -32,7 +37,7 @@
 #   BASE_ARCH          dpkg architecture (default: the host's; amd64 and arm64
 #                      map 1:1 to OCI names; foreign ones need qemu binfmt)
 #   BASE_FORCE=1       rebuild even if the cache is valid
-#   BASE_FLAVOR        jre17, jre21 or jre25 (default: TAG)
+#   BASE_FLAVOR        jre17, jre21, jre25 or tomcat10 (default: TAG)
 #   BASE_CACHE         cache directory (default: build/cache of the repository)
 #
 # Needs: mmdebstrap (as root it uses chroot; otherwise unshare), go, flock,
@@ -58,7 +63,6 @@ jre25) SUITE=trixie JDK=25 ;;
 *) SUITE=bookworm JDK=17 ;;
 esac
 VARIANT=minbase
-PACKAGES=("openjdk-$JDK-jre-headless")
 # Fixed default so that two runs against the same mirror state give the same
 # bytes. 2025-05-20T00:00:00Z.
 : "${SOURCE_DATE_EPOCH:=1747699200}"
@@ -68,6 +72,29 @@ BASE_SECURITY=${BASE_SECURITY:-http://deb.debian.org/debian-security}
 ARCH=${BASE_ARCH:-$(dpkg --print-architecture)}
 JAVA_HOME_IN_IMAGE=/usr/lib/jvm/java-$JDK-openjdk-${ARCH}
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# flavor NAME: sets PACKAGES, IMAGE_ENV (extra K=V) and IMAGE_CMD (JSON).
+flavor() {
+	case $1 in
+	jre17 | jre21 | jre25)
+		PACKAGES=("openjdk-$JDK-jre-headless")
+		IMAGE_ENV=()
+		IMAGE_CMD='["java","-version"]'
+		;;
+	tomcat10)
+		# tomcat10 depends on "systemd | systemd-sysusers" (its postinst
+		# creates the tomcat user with systemd-sysusers): the standalone
+		# sysusers/tmpfiles packages satisfy that without systemd itself.
+		PACKAGES=("openjdk-$JDK-jre-headless" tomcat10 tomcat10-examples
+			systemd-standalone-sysusers systemd-standalone-tmpfiles)
+		# What /lib/systemd/system/tomcat10.service sets, minus systemd.
+		IMAGE_ENV=(CATALINA_HOME=/usr/share/tomcat10 CATALINA_BASE=/var/lib/tomcat10
+			CATALINA_TMPDIR=/tmp JAVA_OPTS=-Djava.awt.headless=true)
+		IMAGE_CMD='["/usr/share/tomcat10/bin/catalina.sh","run"]'
+		;;
+	*) die "unknown flavor $1 (want jre17, jre21, jre25 or tomcat10; set BASE_FLAVOR)" ;;
+	esac
+}
 
 # dpkg filters: no documentation (except copyright notices), man/info pages or
 # translations. They end up in /etc/dpkg/dpkg.cfg.d/99mmdebstrap of the image,
@@ -126,6 +153,18 @@ customize() {
 	chroot "$root" keytool -list -cacerts -storepass changeit >/dev/null ||
 		die "customize: normalised cacerts does not load"
 
+	if [[ ${BASE_FLAVOR:-} == tomcat10 ]]; then
+		local f
+		for f in /usr/share/tomcat10/bin/catalina.sh /etc/tomcat10/server.xml \
+			/etc/tomcat10/Catalina/localhost/examples.xml \
+			/usr/share/tomcat10-examples/examples/WEB-INF/web.xml; do
+			[[ -e $root$f ]] || die "customize: $f missing"
+		done
+		# The postinst copies the default ROOT webapp; keep it (a plain
+		# Tomcat serves it) but drop files that only systemd or cron use.
+		rm -f "$root/etc/cron.daily/tomcat10"
+	fi
+
 	if [[ -n ${BASE_PACKAGES_OUT:-} ]]; then
 		# shellcheck disable=SC2016 # dpkg-query format, not shell
 		chroot "$root" dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n' >"$BASE_PACKAGES_OUT"
@@ -182,6 +221,8 @@ fi
 OUTDIR=$1
 TAG=$2
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$ ]] || die "invalid tag: $TAG"
+BASE_FLAVOR=${BASE_FLAVOR:-$TAG}
+flavor "$BASE_FLAVOR"
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
 command -v go >/dev/null || die "go not found"
 MERGED_USR_HOOK=/usr/share/mmdebstrap/hooks/merged-usr
@@ -190,9 +231,12 @@ MERGED_USR_HOOK=/usr/share/mmdebstrap/hooks/merged-usr
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(cd "$(dirname "$SCRIPT")/.." && pwd)
 mkdir -p "$(dirname "$OUTDIR")"
-OUTDIR=$(cd "$(dirname "$OUTDIR")" && pwd)/$(basename "$OUTDIR")
+# Physical path: when OUTDIR is a symlink (a git worktree sharing another
+# checkout's build/base), write through it rather than replacing the link.
+OUTDIR=$(readlink -f "$(cd "$(dirname "$OUTDIR")" && pwd)/$(basename "$OUTDIR")")
 CACHE=${BASE_CACHE:-$REPO/build/cache}
 mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd -P)
 
 ROOTFS=$CACHE/base-$TAG.rootfs.tar
 ROOTFS_KEY=$CACHE/base-$TAG.rootfs.key
@@ -213,6 +257,7 @@ rootfs_key=$(
 	{
 		echo "rootfs v1"
 		sha256sum <"$SCRIPT"
+		echo "$BASE_FLAVOR"
 		printf '%s\n' "$SUITE" "$VARIANT" "$ARCH" "$SOURCE_DATE_EPOCH" "${PACKAGES[@]}" "${SOURCES[@]}"
 	} | sha256sum | cut -d' ' -f1
 )
@@ -264,6 +309,7 @@ image_key=$(
 	{
 		echo "image v1"
 		echo "$rootfs_key" "$TAG" "$OUTDIR" "$JAVA_HOME_IN_IMAGE" "$IMAGE_PATH"
+		printf '%s\n' "$IMAGE_CMD" "${IMAGE_ENV[@]}"
 		cat "$REPO"/internal/tools/mkbase/*.go | sha256sum
 	} | sha256sum | cut -d' ' -f1
 )
@@ -294,6 +340,10 @@ log "writing image oci-layout:$OUTDIR:$TAG"
 rm -f "$IMAGE_KEY"
 digest_file=$(mktemp "$CACHE/.base-$TAG.digest.XXXXXX")
 trap 'rm -f "$digest_file"' EXIT
+image_env_args=()
+for e in "${IMAGE_ENV[@]}"; do
+	image_env_args+=(-env "$e")
+done
 (
 	cd "$REPO"
 	go run ./internal/tools/mkbase \
@@ -303,6 +353,8 @@ trap 'rm -f "$digest_file"' EXIT
 		-arch "$ARCH" \
 		-env "PATH=$IMAGE_PATH" \
 		-env "JAVA_HOME=$JAVA_HOME_IN_IMAGE" \
+		"${image_env_args[@]}" \
+		-cmd "$IMAGE_CMD" \
 		-label "org.crac-build.java-home=$JAVA_HOME_IN_IMAGE" \
 		-label "org.crac-build.base.packages=${PACKAGES[*]}" \
 		-label "org.crac-build.base.suite=$SUITE" \

@@ -1,22 +1,27 @@
-# Base images: Debian + an OpenJDK headless JRE, built from Debian packages
-# with mmdebstrap and stored as an OCI image layout:
+# Base images: Debian + an OpenJDK headless JRE (and, for the benchmark,
+# + Debian's Tomcat 10 with its examples webapp), built from Debian packages
+# with mmdebstrap and stored as OCI image layouts:
 #
 #   make base          ->  oci-layout:build/base:jre17 (bookworm)
 #   make base-jre21    ->  oci-layout:build/base:jre21 (trixie)
 #   make base-jre25    ->  oci-layout:build/base:jre25 (trixie)
-#   make bases         ->  all three (the support matrix's)
+#   make bases         ->  the three JREs (the support matrix's)
+#   make base-tomcat   ->  oci-layout:build/base-tomcat10:tomcat10 (bookworm)
 #
 # Included by the main Makefile. scripts/base-image.sh caches the rootfs and
-# the image under build/cache and returns quickly when its inputs (the script,
-# the package list, internal/tools/mkbase, SOURCE_DATE_EPOCH) are unchanged,
-# so the target is always run and the script decides. BASE_FORCE=1 rebuilds.
-# Needs root (or user namespaces) and network access to the Debian mirror.
+# the image under build/cache (BASE_CACHE) and returns quickly when its inputs
+# (the script, the package list, internal/tools/mkbase, SOURCE_DATE_EPOCH) are
+# unchanged, so the targets always run and the script decides. BASE_FORCE=1
+# rebuilds. Needs root (or user namespaces) and the Debian mirror.
 
 BASE_LAYOUT ?= build/base
 BASE_TAG ?= jre17
 BASE_IMAGE := oci-layout:$(BASE_LAYOUT):$(BASE_TAG)
 
-.PHONY: base
+TOMCAT_BASE_LAYOUT ?= build/base-tomcat10
+TOMCAT_BASE_IMAGE := oci-layout:$(TOMCAT_BASE_LAYOUT):tomcat10
+
+.PHONY: base base-tomcat
 base:
 	bash scripts/base-image.sh $(BASE_LAYOUT) $(BASE_TAG)
 
@@ -27,3 +32,6 @@ BASE_JDKS ?= jre17 jre21 jre25
 bases: $(addprefix base-,$(BASE_JDKS))
 $(addprefix base-,$(BASE_JDKS)):
 	bash scripts/base-image.sh $(BASE_LAYOUT) $(patsubst base-%,%,$@)
+
+base-tomcat:
+	bash scripts/base-image.sh $(TOMCAT_BASE_LAYOUT) tomcat10

@@ -27,6 +27,7 @@ func appFlags(where, scriptWhere string) []cli.Flag {
 		&cli.IntFlag{Name: "warmup-requests", Usage: "built-in warmup: number of GET requests"},
 		&cli.StringFlag{Name: "warmup-path", Value: "/", Usage: "built-in warmup: path (and query) to request"},
 		&cli.BoolFlag{Name: "no-gc", Usage: "skip the GC and native heap trim before the dump"},
+		&cli.DurationFlag{Name: "settle", Usage: "pause between the pre-dump GC and the dump, for the JVM to give memory back (default 6s)"},
 		&cli.StringFlag{Name: "agent", EnvVars: []string{"CRAC_AGENT"}, Usage: "crac-agent.jar, the Java agent that notifies org.crac Resources (default: next to the launcher, or in the agent dir beside its bin dir)"},
 		&cli.BoolFlag{Name: "no-agent", Usage: "run the app without the crac-build agent: org.crac Resources are not notified"},
 		&cli.StringFlag{Name: "on-restore-error", Value: "cold", Usage: "when a Resource's afterRestore fails at container start: cold (kill the restored JVM, start cold) or continue"},
@@ -47,6 +48,7 @@ func warmupOptions(c *cli.Context) builder.WarmupOptions {
 		Requests:      c.Int("warmup-requests"),
 		Path:          c.String("warmup-path"),
 		NoGC:          c.Bool("no-gc"),
+		Settle:        c.Duration("settle"),
 	}
 }
 

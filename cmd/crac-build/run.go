@@ -13,7 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/bench"
 	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/report"
 	"github.com/crac-build/crac-build/runner"
 )
 
@@ -38,10 +40,17 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability to the defaults (Docker's plus CHECKPOINT_RESTORE), e.g. SYS_ADMIN (repeatable)"},
 			&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability from the defaults, e.g. CHECKPOINT_RESTORE (repeatable)"},
 			&cli.StringFlag{Name: "seccomp-profile", Usage: "a Docker-format seccomp profile (default: none), e.g. seccomp/crac-restore.json"},
+			&cli.StringFlag{Name: "report", Usage: "start the image cold and restored (--runs times each, alternately), measure first response and per-request latency, write an HTML report to this `FILE` (needs --probe-url)"},
+			&cli.IntFlag{Name: "runs", Value: 3, Usage: "with --report: starts of each kind (the median is shown)"},
+			&cli.IntFlag{Name: "requests", Value: 500, Usage: "with --report: requests after the first response, per start"},
+			&cli.StringSliceFlag{Name: "request-path", Usage: "with --report: paths to request, round-robin (default: the probe's)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("run: want one IMAGE argument")
+			}
+			if c.String("report") != "" {
+				return runReport(c)
 			}
 			jsonOut := c.Bool("json")
 			if jsonOut && c.String("probe-url") == "" {
@@ -157,4 +166,72 @@ func runCommand() *cli.Command {
 			}
 		},
 	}
+}
+
+// runReport is `run --report FILE`: cold and restored starts side by side,
+// written as an HTML report (and a summary on stderr).
+func runReport(c *cli.Context) error {
+	if c.String("probe-url") == "" {
+		return fmt.Errorf("run --report needs --probe-url (what counts as the first response)")
+	}
+	pl, err := registry.ParsePlatform(c.String("platform"))
+	if err != nil {
+		return err
+	}
+	var caps []string
+	if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
+		if caps, err = runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop")); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := bench.Compare(ctx, bench.CompareOptions{
+		Run: runner.Options{
+			Image:    c.Args().First(),
+			Env:      c.StringSlice("env"),
+			Port:     c.Int("port"),
+			HostAddr: c.String("publish"),
+			Runtime:  c.String("runtime"),
+			CacheDir: c.String("cache-dir"),
+			Insecure: c.Bool("insecure"),
+			Platform: pl,
+			Caps:     caps,
+
+			SeccompProfile: c.String("seccomp-profile"),
+		},
+		Measure: runner.MeasureOptions{
+			ProbeURL:     c.String("probe-url"),
+			ProbeTimeout: c.Duration("probe-timeout"),
+			Requests:     c.Int("requests"),
+			Paths:        c.StringSlice("request-path"),
+			StopTimeout:  c.Duration("stop-timeout"),
+		},
+		Rounds: c.Int("runs"),
+		Logf: func(f string, a ...any) {
+			if !c.Bool("quiet") {
+				fmt.Fprintf(os.Stderr, "crac-build: "+f+"\n", a...)
+			}
+		},
+	})
+	if res == nil {
+		return err
+	}
+	var b strings.Builder
+	if rerr := report.Render(&b, bench.Page(res)); rerr != nil {
+		return rerr
+	}
+	if werr := os.WriteFile(c.String("report"), []byte(b.String()), 0o644); werr != nil {
+		return werr
+	}
+	fmt.Fprint(os.Stderr, bench.AppTable(&res.Apps[0], res.Settings))
+	fmt.Fprintf(os.Stderr, "crac-build: wrote %s\n", c.String("report"))
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		a := res.Apps[0]
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"cold_ms": a.ColdMs, "restored_ms": a.WarmMs, "ratio": a.Ratio, "report": c.String("report")})
+	}
+	return nil
 }

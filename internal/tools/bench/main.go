@@ -1,0 +1,313 @@
+// Command bench runs the crac-build startup benchmark (`make bench`):
+// warm images of examples/hello and of Debian's Tomcat 10 with its examples
+// webapp, and variants of their build and restore, each row started
+// -rounds times, interleaved; writes results.json and report.html to -out,
+// prints the table, and ends with "tomcat: cold N ms -> warm M ms (Rx)".
+//
+//	go run ./internal/tools/bench -out build/bench
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"golang.org/x/sys/unix"
+
+	"github.com/crac-build/crac-build/bench"
+	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/report"
+)
+
+func main() {
+	out := flag.String("out", "build/bench", "directory for results.json, report.html and the benchmark's images")
+	rounds := flag.Int("rounds", bench.DefaultRounds, "starts per row (the median is reported)")
+	coldCache := flag.Int("cold-cache-rounds", 5, "starts per row that drops the page cache (at most -rounds; each drop slows the whole machine)")
+	requests := flag.Int("requests", bench.DefaultRequests, "requests per start")
+	steady := flag.Int("steady-from", bench.DefaultSteadyFrom, "requests after this one are the steady state")
+	apps := flag.String("apps", "hello,tomcat", "applications to run (comma-separated)")
+	helloBase := flag.String("hello-base", "oci-layout:build/base:jre17", "base image of examples/hello")
+	tomcatBase := flag.String("tomcat-base", "oci-layout:build/base-tomcat10:tomcat10", "base image with Tomcat 10 (make base-tomcat)")
+	helloJar := flag.String("hello-jar", "examples/hello/build/hello.jar", "examples/hello's jar")
+	criu := flag.String("criu-bundle", "build/criu", "CRIU bundle")
+	launcher := flag.String("launcher", "bin/crac-launch", "crac-launch binary")
+	variants := flag.Bool("variants", true, "also measure the variants (build flags, launcher knobs, page cache, lazy pages)")
+	noDrop := flag.Bool("no-drop-caches", false, "skip the rows that drop the page cache")
+	verbose := flag.Bool("v", false, "show the applications' output during builds")
+	from := flag.String("from", "", "measure nothing: read this results.json, recompute and print the table and the headlines, write report.html next to it")
+	flag.Parse()
+	if *from != "" {
+		rerender(*from)
+		return
+	}
+
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			fatal(err)
+		}
+		return a
+	}
+	cfg := bench.Config{
+		Rounds: *rounds, ColdCacheRounds: *coldCache, Requests: *requests, SteadyFrom: *steady,
+		WorkDir:    abs(*out),
+		CriuBundle: abs(*criu), Launcher: abs(*launcher),
+		Version: "bench",
+		Logf: func(f string, a ...any) {
+			fmt.Fprintf(os.Stderr, "bench: %s "+f+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+		},
+	}
+	if *verbose {
+		cfg.AppOutput = os.Stderr
+	}
+	if !*noDrop {
+		cfg.DropCaches = dropCaches
+	}
+	for _, name := range strings.Split(*apps, ",") {
+		switch strings.TrimSpace(name) {
+		case "hello":
+			cfg.Apps = append(cfg.Apps, helloApp(*helloBase, abs(*helloJar), *variants))
+		case "tomcat":
+			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants))
+		default:
+			fatal(fmt.Errorf("unknown app %q (want hello, tomcat)", name))
+		}
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fatal(err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, runErr := bench.Run(ctx, cfg)
+	if res == nil {
+		fatal(runErr)
+	}
+	if err := writeJSON(filepath.Join(*out, "results.json"), res); err != nil {
+		fatal(err)
+	}
+	if err := writeReport(filepath.Join(*out, "report.html"), res); err != nil {
+		fatal(err)
+	}
+	fmt.Print(bench.Table(res))
+	fmt.Printf("\nwrote %s and %s\n", filepath.Join(*out, "results.json"), filepath.Join(*out, "report.html"))
+	if runErr != nil {
+		fatal(runErr)
+	}
+	headlines(res)
+}
+
+func rerender(file string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		fatal(err)
+	}
+	var res bench.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		fatal(fmt.Errorf("%s: %w", file, err))
+	}
+	res.Recompute()
+	out := filepath.Join(filepath.Dir(file), "report.html")
+	if err := writeReport(out, &res); err != nil {
+		fatal(err)
+	}
+	fmt.Print(bench.Table(&res))
+	fmt.Printf("\nwrote %s\n", out)
+	headlines(&res)
+}
+
+// headlines prints every application's headline, Tomcat's last.
+func headlines(res *bench.Results) {
+	var heads []string
+	for i := range res.Apps {
+		if a := &res.Apps[i]; a.Ratio > 0 {
+			if a.Name == "tomcat" {
+				heads = append(heads, bench.Headline(a))
+			} else {
+				heads = append([]string{bench.Headline(a)}, heads...)
+			}
+		}
+	}
+	if len(heads) == 0 {
+		fatal(fmt.Errorf("no application has both a cold and a restored median"))
+	}
+	fmt.Println(strings.Join(heads, "\n"))
+}
+
+func helloApp(base, jar string, variants bool) bench.App {
+	a := bench.App{
+		Name: "hello",
+		Build: builder.Options{
+			Base: base,
+			Adds: []builder.Add{{Src: jar, Dest: "/app/hello.jar"}},
+			// The JDK's HttpServer leaves Nagle on: on a keep-alive
+			// connection every answer then waits ~40 ms for the client's
+			// delayed ACK (measured: 44 ms vs 1.7 ms per request).
+			Cmd:          []string{"java", "-Dsun.net.httpserver.nodelay=true", "-jar", "/app/hello.jar"},
+			Port:         8080,
+			ReadyURL:     "http://127.0.0.1:8080/health",
+			WarmupScript: "examples/hello/warmup.sh",
+		},
+		Probe: "/health",
+		Paths: []string{"/work?n=32", "/"},
+		Variants: []bench.Variant{
+			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: the JVM starts from scratch", Cold: true},
+			{Name: bench.DefaultVariant, Note: "the default build and launcher"},
+		},
+	}
+	if variants {
+		a.Variants = append(a.Variants,
+			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
+			bench.Variant{Name: "no GC before dump", Note: "--no-gc: no GC.run, no trim_native_heap, no settle before the dump", NoGC: true},
+			bench.Variant{Name: "settle 1.5 s", Note: "--settle 1.5s: the former pause between the pre-dump GC and the dump", Settle: 1500 * time.Millisecond},
+		)
+	}
+	return a
+}
+
+func tomcatApp(ctx context.Context, base, workDir string, variants bool) bench.App {
+	pages, err := readPages("examples/tomcat/pages.txt")
+	if err != nil {
+		fatal(err)
+	}
+	a := bench.App{
+		Name: "tomcat",
+		Build: builder.Options{
+			Base:         base,
+			Port:         8080,
+			ReadyURL:     "http://127.0.0.1:8080/examples/",
+			WarmupScript: "examples/tomcat/warmup.sh",
+		},
+		Probe: "/examples/",
+		Paths: pages,
+		Variants: []bench.Variant{
+			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: Tomcat starts from scratch", Cold: true},
+			{Name: bench.DefaultVariant, Note: "the default build and launcher"},
+		},
+		Lazy: variants,
+	}
+	if variants {
+		a.Variants = append(a.Variants,
+			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
+			bench.Variant{Name: "criu debug log", Note: "CRAC_DEBUG=1: criu logs at level 4 (the former default) instead of 2", RunEnv: []string{"CRAC_DEBUG=1"}},
+			bench.Variant{Name: "no GC before dump", Note: "--no-gc: no GC.run, no trim_native_heap, no settle before the dump", NoGC: true},
+			bench.Variant{Name: "settle 1.5 s", Note: "--settle 1.5s: the former pause between the pre-dump GC and the dump", Settle: 1500 * time.Millisecond},
+			bench.Variant{Name: "SerialGC", Note: "-XX:+UseSerialGC instead of G1 (no G1 remembered sets, fewer GC threads)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:+UseSerialGC"}},
+			bench.Variant{Name: "C1 only", Note: "-XX:TieredStopAtLevel=1: no C2 (smaller code cache and compiler arenas, slower peak code)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:TieredStopAtLevel=1"}},
+			bench.Variant{Name: "transparent huge pages", Note: "-XX:+UseTransparentHugePages: the heap in 2 MB pages (fewer page faults while CRIU fills it)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:+UseTransparentHugePages"}},
+			bench.Variant{Name: "restored", Note: "the default, after dropping the page cache (a node that has the image on disk but not in memory)", ColdCache: true},
+			bench.Variant{Name: "prefetch on", Note: "CRAC_PREFETCH=on: read the CRIU bundle and the JVM's mapped files into the page cache during the restore, after dropping the page cache", RunEnv: []string{"CRAC_PREFETCH=on"}, ColdCache: true},
+			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before, after dropping the page cache", RunEnv: []string{"CRAC_VERIFY=before"}, ColdCache: true},
+		)
+		web, err := productionWebXML(ctx, base, workDir)
+		if err != nil {
+			fatal(err)
+		}
+		a.Variants = append(a.Variants, bench.Variant{Name: "JSP development=false",
+			Note: "Jasper's production setting (conf/web.xml): no per-page modification checks, which the wall-clock jump at restore sets off on every page's first request",
+			Adds: []builder.Add{{Src: web, Dest: "/etc/tomcat10/web.xml"}}})
+	}
+	return a
+}
+
+// productionWebXML writes Tomcat's conf/web.xml from the base image with
+// the JSP servlet's "development" init-param set to false, and returns its
+// path.
+func productionWebXML(ctx context.Context, base, dir string) (string, error) {
+	img, err := registry.Load(ctx, base, registry.Options{})
+	if err != nil {
+		return "", err
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return "", fmt.Errorf("etc/tomcat10/web.xml not found in %s: %v", base, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "etc/tomcat10/web.xml" {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return "", err
+		}
+		const anchor = "<servlet-class>org.apache.jasper.servlet.JspServlet</servlet-class>"
+		if strings.Count(string(b), anchor) != 1 {
+			return "", fmt.Errorf("web.xml of %s: want one JspServlet declaration", base)
+		}
+		s := strings.Replace(string(b), anchor, anchor+`
+        <init-param>
+            <param-name>development</param-name>
+            <param-value>false</param-value>
+        </init-param>`, 1)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		out := filepath.Join(dir, "tomcat-production-web.xml")
+		return out, os.WriteFile(out, []byte(s), os.FileMode(h.Mode)&0o777)
+	}
+}
+
+func readPages(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// dropCaches writes back dirty pages, then drops the clean page cache,
+// dentries and inodes: the state of a node that has the image on disk but
+// has not read it since boot.
+func dropCaches() error {
+	unix.Sync()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+func writeReport(path string, r *bench.Results) error {
+	var b strings.Builder
+	if err := report.Render(&b, bench.Page(r)); err != nil {
+		return err
+	}
+	return writeAtomic(path, []byte(b.String()))
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+	os.Exit(1)
+}
