@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/crac-build/crac-build/contract"
@@ -191,8 +192,29 @@ func Restore(ctx context.Context, dial Dialer, ep contract.AgentEndpoint, env []
 	return call(ctx, dial, ep, "RESTORE", b.Bytes())
 }
 
+// listenGrace is how long a refused connection is retried: the agent's
+// socket file appears at bind(2), a moment before its listen(2), and a
+// loaded machine can stretch that moment.
+const listenGrace = 2 * time.Second
+
+// dialAgent dials ep, retrying a refused connection for up to listenGrace.
+func dialAgent(ctx context.Context, dial Dialer, ep contract.AgentEndpoint) (net.Conn, error) {
+	deadline := time.Now().Add(listenGrace)
+	for {
+		conn, err := dial(ctx, ep.Network, ep.Address)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func call(ctx context.Context, dial Dialer, ep contract.AgentEndpoint, req string, body []byte) (int, error) {
-	conn, err := dial(ctx, ep.Network, ep.Address)
+	conn, err := dialAgent(ctx, dial, ep)
 	if err != nil {
 		return 0, fmt.Errorf("connecting to the crac-build agent of process %d at %s: %w", ep.PID, ep.Address, err)
 	}
