@@ -73,6 +73,10 @@ type Bar struct {
 // palette: colour-blind safe (Okabe-Ito), cold first.
 var palette = []string{"#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"}
 
+// Palette is the colour ("#RRGGBB") of series i (and bar group i) in every
+// chart.
+func Palette(i int) string { return colour(i) }
+
 func colour(i int) string { return palette[((i%len(palette))+len(palette))%len(palette)] }
 
 // Render writes p as HTML.

@@ -2,7 +2,7 @@
 # Installs the Debian (bookworm) packages that building and testing
 # crac-build need on a fresh machine: the OCI runtime, the rootfs builder,
 # a JDK to compile the examples, curl for warmup scripts, and the real
-# clients of the distribution tests (podman with the netavark network stack
+# clients of the distribution tests, headless Chromium for the report (podman with the netavark network stack
 # and iptables for published ports; the distribution registry). Idempotent:
 # it does nothing when everything is present.
 set -euo pipefail
@@ -24,6 +24,8 @@ installed netavark || need+=(netavark)
 have iptables || need+=(iptables)
 # buildah builds examples/containerfile (e2e test).
 have buildah || need+=(buildah)
+# chromium renders the benchmark's HTML report (bench test, make bench-png).
+have chromium || need+=(chromium)
 
 if ((${#need[@]})); then
   echo "host-deps: installing ${need[*]}" >&2
