@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages that building and testing
 # crac-build need on a fresh machine: the OCI runtime, the rootfs builder,
-# a JDK to compile the examples, curl for warmup scripts, and the real
-# clients of the distribution tests, headless Chromium for the report (podman with the netavark network stack
-# and iptables for published ports; the distribution registry). Idempotent:
-# it does nothing when everything is present.
+# a JDK to compile the examples, curl for warmup scripts, the real clients
+# of the distribution tests (podman with the netavark network stack and
+# iptables for published ports; the distribution registry), and headless
+# Chromium for the benchmark's report. Idempotent: it does nothing when
+# everything is present.
 set -euo pipefail
 
 need=()
