@@ -312,7 +312,7 @@ func TestMounts(t *testing.T) {
 			t.Errorf("mount of %s = %q, want %q", path, got, want)
 		}
 	}
-	if got := unescapeMount(`/with\040space`); got != "/with space" {
+	if got := contract.UnescapeMountinfo(`/with\040space`); got != "/with space" {
 		t.Errorf("unescapeMount = %q", got)
 	}
 	// The real table has the root and /proc.

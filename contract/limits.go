@@ -181,7 +181,7 @@ func cgroupDirs(root string) (v1 map[string]string, v2 string, err error) {
 		if sep < 5 || sep+3 > len(fields) {
 			continue
 		}
-		mroot, mpoint, fstype := unescape(fields[3]), unescape(fields[4]), fields[sep+1]
+		mroot, mpoint, fstype := UnescapeMountinfo(fields[3]), UnescapeMountinfo(fields[4]), fields[sep+1]
 		switch fstype {
 		case "cgroup2":
 			p, ok := paths[""]
@@ -289,8 +289,9 @@ func readInt(p string) (int64, error) {
 	return strconv.ParseInt(s, 10, 64)
 }
 
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
+// UnescapeMountinfo undoes /proc/PID/mountinfo's octal escapes (\040 for a
+// space, \134 for a backslash).
+func UnescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

@@ -158,7 +158,7 @@ func TestReadLimitsHere(t *testing.T) {
 }
 
 func TestUnescape(t *testing.T) {
-	if got := unescape(`/a\040b/c\134d`); got != `/a b/c\d` {
+	if got := UnescapeMountinfo(`/a\040b/c\134d`); got != `/a b/c\d` {
 		t.Errorf("unescape = %q", got)
 	}
 }
