@@ -41,6 +41,10 @@ const (
 	// and memory (bytes) the JVM sized itself for: "cpus=2,memory=1073741824".
 	LabelGC     = "dev.crac-build.gc"
 	LabelLimits = "dev.crac-build.limits"
+	// LabelUser is the application's user, "UID:GID" (Metadata.User), when
+	// it is not root. The image's own User stays root: the launcher must
+	// be root to restore (see User).
+	LabelUser = "dev.crac-build.user"
 )
 
 // Environment variables the launcher reads at container start.
@@ -174,6 +178,9 @@ type Metadata struct {
 	OnLimitsChange string  `json:"onLimitsChange,omitempty"`
 	// OnEnvChange is EnvChangeWarn (also when empty) or EnvChangeCold.
 	OnEnvChange string `json:"onEnvChange,omitempty"`
+	// User is who the application runs as, restored or cold (the base
+	// image's USER or the build's --user); nil: root, as the launcher.
+	User *User `json:"user,omitempty"`
 	// Timings of the build steps, in milliseconds, by step name.
 	Timings map[string]int64 `json:"timingsMs,omitempty"`
 	// Coordination is nil when the JVM ran without the crac-build agent.
