@@ -137,6 +137,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	step("layers", t0)
 
+	user, err := appUser(o.User, baseCfg.Config.User, o.Base, []string{appFS, baseFS})
+	if err != nil {
+		return nil, err
+	}
+	if user != nil {
+		o.Logf("running the application as %s", user)
+	}
+
 	images := filepath.Join(scratch, "images")
 	if err := os.MkdirAll(images, 0o700); err != nil {
 		return nil, err
@@ -155,7 +163,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
 		args:    args,
-		env:     runEnv,
+		env:     withHome(runEnv, user),
+		user:    user,
 		cwd:     workDir,
 		images:  images,
 		scratch: scratch,
@@ -178,6 +187,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	meta.OnLimitsChange = o.OnLimitsChange
 	meta.OnEnvChange = o.OnEnvChange
+	if user != nil {
+		meta.User = user
+		meta.RequiredCaps = unique(append(meta.RequiredCaps, userRestoreCaps...))
+	}
 	ckTar := layers.NewTar()
 	skip := skipInDiff
 	if staged != nil {
@@ -305,9 +318,12 @@ func skipInDiff(rel string) bool {
 }
 
 type runSpec struct {
-	lower   []string
-	args    []string
-	env     []string
+	lower []string
+	args  []string
+	env   []string
+	// user, if set, is who the application runs as (the launcher, its
+	// init, stays root).
+	user    *contract.User
 	cwd     string
 	images  string
 	scratch string
@@ -335,6 +351,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		// sandbox's init joins them for the application.
 		initArgs = append(initArgs, "--combined-output")
 	}
+	initArgs = append(initArgs, userArgs(rs.user)...)
 
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
 	c, err := sandbox.Start(ctx, sandbox.Config{
@@ -365,7 +382,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	// The pipes' write ends now live in the container.
 	out.closeWrite()
 
-	wr, err := warmAndDump(ctx, sandboxApp{c}, warmRun{
+	wr, err := warmAndDump(ctx, sandboxApp{c, rs.user != nil}, warmRun{
 		warmup: o.warmup(), coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.Settle, o.AllowConnections),
 		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
 	})
@@ -391,7 +408,13 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 
 // sandboxApp is the application in a runc sandbox, dumped from inside the
 // sandbox by `runc exec` of the launcher's dump mode.
-type sandboxApp struct{ *sandbox.Container }
+type sandboxApp struct {
+	*sandbox.Container
+	// otherUser is set when the application runs as another user than
+	// the dump (root): reading its /proc files and ptrace then need
+	// CAP_SYS_PTRACE.
+	otherUser bool
+}
 
 var _ app = sandboxApp{}
 
@@ -402,9 +425,13 @@ func (s sandboxApp) dump(ctx context.Context, flags []string) (*checkpoint.Repor
 	}
 	var out strings.Builder
 	args := append([]string{contract.LauncherPath, "--crac-mode=dump", "--pid", strconv.Itoa(pid)}, flags...)
+	caps := []string{"CAP_CHECKPOINT_RESTORE"}
+	if s.otherUser {
+		caps = append(caps, "CAP_SYS_PTRACE")
+	}
 	if err := s.Exec(ctx, sandbox.ExecOptions{
 		Args:      args,
-		ExtraCaps: []string{"CAP_CHECKPOINT_RESTORE"},
+		ExtraCaps: caps,
 		Stdout:    &out,
 	}); err != nil {
 		return nil, err

@@ -37,6 +37,11 @@ func assemble(base v1.Image, baseCfg *v1.ConfigFile, ls []*layers.Layer, meta *c
 	cfg.Created = created
 	cfg.Config.Entrypoint = []string{contract.LauncherPath}
 	cfg.Config.Cmd = nil
+	// The launcher runs as the container's root: a non-root process has
+	// no effective CAP_CHECKPOINT_RESTORE (Docker and podman grant added
+	// capabilities to root only, not as ambient ones). It drops to the
+	// base's USER for the application (contract.User, the user label).
+	cfg.Config.User = ""
 	cfg.Config.Env = env
 	cfg.Config.WorkingDir = workDir
 	if o.Port > 0 {
@@ -85,6 +90,9 @@ func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
 	}
 	if m.JVM != nil && m.JVM.GC != "" {
 		l[contract.LabelGC] = m.JVM.GC
+	}
+	if m.User != nil {
+		l[contract.LabelUser] = fmt.Sprintf("%d:%d", m.User.UID, m.User.GID)
 	}
 	if m.Limits != nil {
 		l[contract.LabelLimits] = fmt.Sprintf("cpus=%d,memory=%d", m.Limits.CPUs, m.Limits.MemoryBytes)

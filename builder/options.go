@@ -52,6 +52,10 @@ type Options struct {
 	WorkDir string
 	// Env adds or replaces variables of the base's environment (K=V).
 	Env []string
+	// User runs the application as this user ("app", "1000", "app:staff",
+	// "1000:1000"), as `docker run --user` does; empty means the base's
+	// USER. Names resolve in the image's /etc/passwd and /etc/group.
+	User string
 	// Port is the application's TCP port inside the sandbox.
 	Port int
 	// ReadyURL is probed (inside the sandbox) until it answers 2xx/3xx;

@@ -63,7 +63,7 @@ func (u *User) IsRoot() bool {
 func ResolveUser(spec string, passwd, group io.Reader) (*User, error) {
 	userArg, groupArg, hasGroup := strings.Cut(spec, ":")
 	if userArg == "" || hasGroup && groupArg == "" {
-		return nil, fmt.Errorf("user %q: want USER, UID, USER:GROUP or UID:GID", spec)
+		return nil, fmt.Errorf("%q: want USER, UID, USER:GROUP or UID:GID", spec)
 	}
 	u := &User{Spec: spec, Home: "/"}
 	entries, err := parseColonFile(passwd, 7)
@@ -86,7 +86,7 @@ func ResolveUser(spec string, passwd, group io.Reader) (*User, error) {
 	}
 	if !found {
 		if !numeric {
-			return nil, fmt.Errorf("user %q: no user %s in /etc/passwd", spec, userArg)
+			return nil, fmt.Errorf("no user %s in /etc/passwd", userArg)
 		}
 		u.UID = uid
 	}
@@ -112,7 +112,7 @@ func ResolveUser(spec string, passwd, group io.Reader) (*User, error) {
 				return u, nil
 			}
 		}
-		return nil, fmt.Errorf("user %q: no group %s in /etc/group", spec, groupArg)
+		return nil, fmt.Errorf("no group %s in /etc/group", groupArg)
 	}
 	seen := map[uint32]bool{u.GID: true}
 	for _, g := range groups {
@@ -157,4 +157,43 @@ func parseColonFile(r io.Reader, n int) ([][]string, error) {
 		out = append(out, f)
 	}
 	return out, s.Err()
+}
+
+// Creds is the user as ids only, "UID:GID" or "UID:GID:G1,G2,...": how
+// the builder tells the sandbox's init whom to run the application as.
+func (u *User) Creds() string {
+	s := fmt.Sprintf("%d:%d", u.UID, u.GID)
+	if len(u.Groups) > 0 {
+		g := make([]string, len(u.Groups))
+		for i, id := range u.Groups {
+			g[i] = strconv.FormatUint(uint64(id), 10)
+		}
+		s += ":" + strings.Join(g, ",")
+	}
+	return s
+}
+
+// ParseCreds parses what Creds writes.
+func ParseCreds(s string) (*User, error) {
+	f := strings.Split(s, ":")
+	if len(f) < 2 || len(f) > 3 {
+		return nil, fmt.Errorf("user ids %q: want UID:GID[:G1,G2,...]", s)
+	}
+	u := &User{Spec: s}
+	var ok, gok bool
+	u.UID, ok = parseID(f[0])
+	u.GID, gok = parseID(f[1])
+	if !ok || !gok {
+		return nil, fmt.Errorf("user ids %q: want UID:GID[:G1,G2,...]", s)
+	}
+	if len(f) == 3 && f[2] != "" {
+		for _, g := range strings.Split(f[2], ",") {
+			id, ok := parseID(g)
+			if !ok {
+				return nil, fmt.Errorf("user ids %q: group %q is not a number", s, g)
+			}
+			u.Groups = append(u.Groups, id)
+		}
+	}
+	return u, nil
 }

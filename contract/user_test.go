@@ -63,10 +63,10 @@ func TestResolveUser(t *testing.T) {
 
 func TestResolveUserErrors(t *testing.T) {
 	for spec, want := range map[string]string{
-		"ghost":     `user "ghost": no user ghost in /etc/passwd`,
-		"app:ghost": `user "app:ghost": no group ghost in /etc/group`,
-		":1000":     `user ":1000": want USER, UID, USER:GROUP or UID:GID`,
-		"app:":      `user "app:": want USER, UID, USER:GROUP or UID:GID`,
+		"ghost":     `no user ghost in /etc/passwd`,
+		"app:ghost": `no group ghost in /etc/group`,
+		":1000":     `":1000": want USER, UID, USER:GROUP or UID:GID`,
+		"app:":      `"app:": want USER, UID, USER:GROUP or UID:GID`,
 	} {
 		_, err := resolve(spec)
 		if err == nil || err.Error() != want {
@@ -100,5 +100,25 @@ func TestUserString(t *testing.T) {
 	r, _ := resolve("root")
 	if !r.IsRoot() || !(*contract.User)(nil).IsRoot() {
 		t.Error("root or nil is not IsRoot")
+	}
+}
+
+func TestCredsRoundTrip(t *testing.T) {
+	for _, u := range []*contract.User{
+		{UID: 1000, GID: 1000},
+		{UID: 1000, GID: 50, Groups: []uint32{4, 1500}},
+	} {
+		got, err := contract.ParseCreds(u.Creds())
+		if err != nil {
+			t.Fatalf("ParseCreds(%q): %v", u.Creds(), err)
+		}
+		if got.UID != u.UID || got.GID != u.GID || !cmp.Equal(got.Groups, u.Groups) {
+			t.Errorf("ParseCreds(%q) = %+v, want %+v", u.Creds(), got, u)
+		}
+	}
+	for _, bad := range []string{"", "1000", "a:b", "1:2:x", "1:2:3:4"} {
+		if _, err := contract.ParseCreds(bad); err == nil {
+			t.Errorf("ParseCreds(%q) accepted", bad)
+		}
 	}
 }

@@ -78,6 +78,9 @@ type Info struct {
 	// Base is the image it was built on (the labels
 	// org.opencontainers.image.base.name and .digest), nil without them.
 	Base *contract.BaseImage `json:"base,omitempty"`
+	// User is who the application runs as (the launcher stays root); nil:
+	// root.
+	User *contract.User `json:"user,omitempty"`
 
 	Metadata *contract.Metadata `json:"metadata,omitempty"`
 
@@ -174,6 +177,7 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 	info.RequiredCapabilities = m.RequiredCaps
 	info.CPUFeatures = contract.ISAFeatures(m.Host.CPUFeatures)
 	info.ColdCommand = m.Cold.Args
+	info.User = m.User
 	w := m.Warmup
 	info.Warmup = &w
 	info.JVM, info.Limits, info.OnLimitsChange = m.JVM, m.Limits, m.OnLimitsChange

@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PrepareAgents creates the directories of the agents' Unix sockets. CRIU
-// binds a restored listening socket to its path again, and /dev/shm of a
-// fresh container is empty.
+// PrepareAgents creates the directories of the agents' Unix sockets, owned
+// by the application's user as at build. CRIU binds a restored listening
+// socket to its path again, and /dev/shm of a fresh container is empty.
 func PrepareAgents(p *Plan) error {
 	if p.Meta == nil || p.Meta.Coordination == nil {
 		return nil
@@ -26,8 +26,13 @@ func PrepareAgents(p *Plan) error {
 		if ep.Network != "unix" {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(ep.Address), 0o700); err != nil {
+		dir := filepath.Dir(ep.Address)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("creating the directory of the agent socket %s: %w", ep.Address, err)
+		}
+		// The restored agent removes its socket when it is done.
+		if err := chownForUser(dir, p.Meta.User); err != nil {
+			return err
 		}
 	}
 	return nil

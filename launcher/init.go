@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/crac-build/crac-build/contract"
 )
 
 // MinPID is the lowest PID the application gets in the build sandbox. At
@@ -19,8 +21,9 @@ const MinPID = 128
 // PIDs until the next one is >= MinPID, starts argv in its own session
 // (CRIU dumps a tree only from a session leader inside its namespace),
 // forwards signals, reaps, and returns the application's exit status.
-// The returned PID callback, if set, receives the application's PID.
-func Init(argv []string, started func(pid int)) (int, error) {
+// user, if set, is who the application runs as (init stays root, to dump
+// it). The returned PID callback, if set, receives the application's PID.
+func Init(argv []string, user *contract.User, started func(pid int)) (int, error) {
 	if len(argv) == 0 {
 		return 0, fmt.Errorf("init: no command")
 	}
@@ -35,7 +38,7 @@ func Init(argv []string, started func(pid int)) (int, error) {
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: credential(user)}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("init: starting %q: %w", argv[0], err)
 	}

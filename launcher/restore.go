@@ -580,7 +580,9 @@ func envMap(env []string) map[string]string {
 }
 
 // ExecCold replaces the launcher with the plan's cold command, in the
-// container's environment. It returns only on failure.
+// container's environment, as the image's user (contract.User) if it has
+// one: a cold application runs as the restored one would. It returns only
+// on failure.
 func ExecCold(p *Plan, env []string) error {
 	if len(p.Cold) == 0 {
 		return fmt.Errorf("no command to start: the image has no checkpoint metadata and no arguments were given")
@@ -588,6 +590,12 @@ func ExecCold(p *Plan, env []string) error {
 	if p.WorkDir != "" {
 		if err := os.Chdir(p.WorkDir); err != nil {
 			return fmt.Errorf("changing to working dir %s: %w", p.WorkDir, err)
+		}
+	}
+	if p.Meta != nil {
+		env = userEnv(p.Meta, env)
+		if err := dropToUser(p.Meta.User); err != nil {
+			return err
 		}
 	}
 	path := p.Cold[0]

@@ -136,14 +136,14 @@ func TestSuperviseForwardsSignals(t *testing.T) {
 
 func TestInit(t *testing.T) {
 	resetSignals(t)
-	if _, err := Init(nil, nil); err == nil || !strings.Contains(err.Error(), "no command") {
+	if _, err := Init(nil, nil, nil); err == nil || !strings.Contains(err.Error(), "no command") {
 		t.Errorf("Init without a command: %v", err)
 	}
-	if _, err := Init([]string{"crac-build-no-such-program"}, nil); err == nil || !strings.Contains(err.Error(), "crac-build-no-such-program") {
+	if _, err := Init([]string{"crac-build-no-such-program"}, nil, nil); err == nil || !strings.Contains(err.Error(), "crac-build-no-such-program") {
 		t.Errorf("Init of a missing program: %v", err)
 	}
 	var pid int
-	st, err := Init([]string{"sh", "-c", "exit 5"}, func(p int) { pid = p })
+	st, err := Init([]string{"sh", "-c", "exit 5"}, nil, func(p int) { pid = p })
 	if err != nil {
 		t.Fatalf("Init: %v", err)
 	}

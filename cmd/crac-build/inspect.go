@@ -62,6 +62,11 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 		fmt.Fprintf(tw, "CRIU\t%s\n", orUnknown(info.CriuVersion))
 		fmt.Fprintf(tw, "build kernel\t%s (%s, %s)\n", orUnknown(info.BuildKernel), info.BuildArch, info.BuildCPU)
 		fmt.Fprintf(tw, "cold command\t%s\n", strings.Join(info.ColdCommand, " "))
+		if info.User != nil {
+			fmt.Fprintf(tw, "user\t%s (USER %s; the launcher runs as root)\n", info.User, info.User.Spec)
+		} else {
+			fmt.Fprintf(tw, "user\troot\n")
+		}
 		fmt.Fprintf(tw, "restore needs\t%s\n", strings.Join(info.RequiredCapabilities, ","))
 		fmt.Fprintf(tw, "CPU features\t%d instruction-set features, all needed on the restoring CPU:\n", len(info.CPUFeatures))
 		for _, line := range wrapWords(info.CPUFeatures, 72) {

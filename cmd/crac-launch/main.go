@@ -93,10 +93,20 @@ func internal(mode string, args []string) int {
 			os.Stderr = os.Stdout
 			args = args[1:]
 		}
+		// --user UID:GID[:GROUPS] runs the application as that user.
+		var user *contract.User
+		if len(args) > 1 && args[0] == "--user" {
+			u, err := contract.ParseCreds(args[1])
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
+				return 2
+			}
+			user, args = u, args[2:]
+		}
 		if len(args) > 0 && args[0] == "--" {
 			args = args[1:]
 		}
-		st, err := launcher.Init(args, nil)
+		st, err := launcher.Init(args, user, nil)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 			return 127
