@@ -411,8 +411,10 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 type sandboxApp struct {
 	*sandbox.Container
 	// otherUser is set when the application runs as another user than
-	// the dump (root): reading its /proc files and ptrace then need
-	// CAP_SYS_PTRACE.
+	// the dump (root): reading its /proc files (fd, maps, environ) then
+	// needs CAP_SYS_PTRACE, which the dump alone gets, not the
+	// application. (The dump takes the application's real ids for the
+	// rest: launcher.TakeRealIDs.)
 	otherUser bool
 }
 

@@ -149,9 +149,10 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 		TcpClose:     ptr(opts.TCPClose),
 		// The mode of the container's "/" (the task's root and usually
 		// its cwd) is the runtime's choice, not the image's: the build
-		// sandbox has 0700, podman gives 0555, Docker and containerd 0755.
-		// CRIU's mode check on it would refuse every restore under another
-		// runtime ("File . has bad mode 040555 (expect 040700)"). The
+		// sandbox and Docker and containerd give 0755, podman 0555 (and
+		// images of builders before 0755 were dumped under 0700). CRIU's
+		// mode check on it would refuse every restore under another
+		// runtime ("File . has bad mode 040555 (expect 040755)"). The
 		// launcher checks size and mode of every file the JVM held open or
 		// mapped before it restores, so this skips only the check of dirs.
 		SkipFileRwxCheck: ptr(true),

@@ -3,6 +3,7 @@ package launcher
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -84,4 +85,44 @@ func chownForUser(dir string, u *contract.User) error {
 		return fmt.Errorf("giving %s to user %s: %w", dir, u, err)
 	}
 	return nil
+}
+
+// TakeRealIDs makes the real uid and gid of this process (the dump mode,
+// root) those of process pid, the application, and keeps the effective and
+// saved ids, root, and with them the capabilities. CRIU's dump of another
+// user's task reads its rlimits with prlimit(2), which the kernel allows
+// only to a caller whose real ids are the task's or to one with
+// CAP_SYS_RESOURCE, which not every host's bounding set has (these
+// machines' does not), and ptrace's attach compares real ids too. The
+// dump mode exits after the dump; nothing else runs with these ids. For
+// an application that runs as root it changes nothing.
+func TakeRealIDs(pid int) error {
+	st, err := contract.ProcStatus(strconv.Itoa(pid))
+	if err != nil {
+		return fmt.Errorf("reading the ids of process %d: %w", pid, err)
+	}
+	uid, uerr := strconv.Atoi(firstField(st["Uid"]))
+	gid, gerr := strconv.Atoi(firstField(st["Gid"]))
+	if uerr != nil || gerr != nil {
+		return fmt.Errorf("reading the ids of process %d: Uid %q, Gid %q", pid, st["Uid"], st["Gid"])
+	}
+	if uid == os.Getuid() && gid == os.Getgid() {
+		return nil
+	}
+	// The gid first: changing it needs CAP_SETGID, which stays effective
+	// as long as an effective uid is root.
+	if err := syscall.Setresgid(gid, -1, -1); err != nil {
+		return fmt.Errorf("taking the real gid %d of process %d: %w", gid, pid, err)
+	}
+	if err := syscall.Setresuid(uid, -1, -1); err != nil {
+		return fmt.Errorf("taking the real uid %d of process %d: %w", uid, pid, err)
+	}
+	return nil
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }

@@ -133,6 +133,12 @@ func Start(ctx context.Context, cfg Config) (_ *Container, err error) {
 			return nil, fmt.Errorf("creating sandbox dir: %w", err)
 		}
 	}
+	// The container's "/" has the upper dir's mode: 0755, as under Docker
+	// and containerd, so that an application running as another user than
+	// root can reach its files (cfg.Dir itself stays private).
+	if err := os.Chmod(c.upper, 0o755); err != nil {
+		return nil, fmt.Errorf("creating sandbox dir: %w", err)
+	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(cfg.Lower, ":"), c.upper, filepath.Join(cfg.Dir, "work"))
 	if err := unix.Mount("overlay", c.rootfs, "overlay", 0, opts); err != nil {
 		return nil, fmt.Errorf("mounting overlay root filesystem at %s: %w", c.rootfs, err)
