@@ -101,8 +101,10 @@ func withHome(env []string, u *contract.User) []string {
 }
 
 // userRestoreCaps are what a restore of an application that runs as
-// another user needs besides CRIU's own: CRIU (root) sets the restored
-// task's uid, gid and groups (CAP_SETUID, CAP_SETGID), and it and the
-// launcher open, bind and connect to the user's files and sockets, which
-// root may not own (CAP_DAC_OVERRIDE).
-var userRestoreCaps = []string{"CAP_DAC_OVERRIDE", "CAP_SETGID", "CAP_SETUID"}
+// another user needs besides CRIU's own (measured: without each, the
+// restore of examples/hello as uid 1000 fails): CRIU (root) sets the
+// restored task's uid, gid and groups (CAP_SETUID, CAP_SETGID: without
+// them it hangs, like any capability it cannot restore); it binds the
+// agent's socket again in the user's directory (CAP_DAC_OVERRIDE), which
+// the launcher gives back to the user (CAP_CHOWN).
+var userRestoreCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_SETGID", "CAP_SETUID"}

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(envTestTimens); spec != "" {
 		os.Exit(TimensExec(spec, os.Args[1:]))
 	}
+	if creds := os.Getenv(envTestColdAs); creds != "" {
+		os.Exit(execColdAs(creds, os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

@@ -42,14 +42,21 @@ func dropToUser(u *contract.User) error {
 	for i, g := range u.Groups {
 		groups[i] = int(g)
 	}
+	// Without CAP_SETGID or CAP_SETUID (a container that drops them)
+	// the application cannot become its user; it does not start as root
+	// instead. The runtime can set the user itself (the launcher then is
+	// not root and starts cold as it).
+	hint := func(op string, err error) error {
+		return fmt.Errorf("cannot run the application as user %s (the image's USER): %s: %w; grant CAP_SETUID and CAP_SETGID, or run the container as that user (docker run --user %d:%d, runAsUser: %d), which starts it cold", u, op, err, u.UID, u.GID, u.UID)
+	}
 	if err := syscall.Setgroups(groups); err != nil {
-		return fmt.Errorf("setting the groups of user %s: %w", u, err)
+		return hint("setgroups", err)
 	}
 	if err := syscall.Setgid(int(u.GID)); err != nil {
-		return fmt.Errorf("setting the gid of user %s: %w", u, err)
+		return hint("setgid", err)
 	}
 	if err := syscall.Setuid(int(u.UID)); err != nil {
-		return fmt.Errorf("setting the uid of user %s: %w", u, err)
+		return hint("setuid", err)
 	}
 	return nil
 }
