@@ -163,15 +163,17 @@ func start(t *testing.T, env ...string) *started {
 
 func startRef(t testing.TB, ref string, env ...string) *started {
 	t.Helper()
+	return startRefWith(t, runner.Options{Image: ref, Env: env})
+}
+
+// startRefWith starts o.Image as startRef does, with o's other options
+// (capabilities, seccomp, ...).
+func startRefWith(t testing.TB, o runner.Options) *started {
+	t.Helper()
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	r, err := runner.Start(context.Background(), runner.Options{
-		Image:    ref,
-		Env:      env,
-		HostAddr: "127.0.0.1:0",
-		CacheDir: cacheDir,
-		Stdout:   s.stdout,
-		Stderr:   s.stderr,
-	})
+	o.HostAddr, o.CacheDir, o.Stdout, o.Stderr = "127.0.0.1:0", cacheDir, s.stdout, s.stderr
+	ref := o.Image
+	r, err := runner.Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("starting %s: %v", ref, err)
 	}

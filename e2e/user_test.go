@@ -18,6 +18,7 @@ import (
 	"github.com/crac-build/crac-build/inspect"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/runner"
 )
 
 // userBase is build/base:jre17 with a user app (uid 1000, group app 1000,
@@ -212,6 +213,18 @@ func TestBaseUserRestoredAndCold(t *testing.T) {
 		if !waitFor(func() bool { ents, _ := os.ReadDir(agentDir); return len(ents) == 0 }) {
 			ents, _ := os.ReadDir(agentDir)
 			t.Errorf("the agent left files in %s after the restore: %v", contract.AgentDir, ents)
+		}
+	})
+
+	// Least privilege: the container has the capabilities the label
+	// names and no others, as the Kubernetes example grants them.
+	t.Run("least privilege", func(t *testing.T) {
+		s := startRefWith(t, runner.Options{Image: ref, Caps: strings.Split(info.Labels[contract.LabelCaps], ",")})
+		if mode, reason := s.r.WaitMode(5 * time.Second); mode != "restored" {
+			t.Fatalf("launcher mode %q (%s), want restored with %s", mode, reason, info.Labels[contract.LabelCaps])
+		}
+		if body := get(t, s.url+"/"); requestsServed(body) < 10 {
+			t.Errorf("GET / = %q, want the warmup's count carried over", body)
 		}
 	})
 

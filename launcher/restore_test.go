@@ -224,6 +224,9 @@ func TestCheckCaps(t *testing.T) {
 		{"nothing more", contract.Metadata{}, ""},
 		{"own sets", contract.Metadata{Process: contract.Process{CapEff: st["CapEff"], CapBnd: st["CapBnd"]}}, ""},
 		{"bit beyond the bounding set", contract.Metadata{Process: contract.Process{CapBnd: "8000000000000000"}}, "missing capabilities in the bounding set CAP_63"},
+		// A task of another user had nothing in effect: CRIU only drops
+		// from its bounding set.
+		{"bounding set of a non-root task", contract.Metadata{User: &contract.User{UID: 1000, GID: 1000}, Process: contract.Process{CapBnd: "8000000000000000"}}, ""},
 		{"bit beyond the effective set", contract.Metadata{Process: contract.Process{CapEff: "8000000000000000"}}, "missing capabilities CAP_63"},
 		{"unknown required name", contract.Metadata{RequiredCaps: []string{"CAP_TIME_TRAVEL"}}, "unknown capability"},
 	} {
