@@ -63,7 +63,7 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 		fmt.Fprintf(tw, "build kernel\t%s (%s, %s)\n", orUnknown(info.BuildKernel), info.BuildArch, info.BuildCPU)
 		fmt.Fprintf(tw, "cold command\t%s\n", strings.Join(info.ColdCommand, " "))
 		if info.User != nil {
-			fmt.Fprintf(tw, "user\t%s (USER %s; the launcher runs as root)\n", info.User, info.User.Spec)
+			fmt.Fprintf(tw, "user\t%s; the launcher runs as root\n", info.User)
 		} else {
 			fmt.Fprintf(tw, "user\troot\n")
 		}
