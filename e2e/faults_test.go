@@ -149,7 +149,7 @@ func faults() []fault {
 		},
 		{
 			name:   "open file has another size",
-			detect: "size and mode of every file the JVM held open (CRIU's own check, made earlier)",
+			detect: "size and mode of every file the JVM held open (CRIU's own check, made beside the restore; its reason wins over CRIU's)",
 			setup: func(t *testing.T) runner.Options {
 				// Another valid jar: the same with a zip comment.
 				return runner.Options{Image: derive(t, "jar-size", func(root string, tr *layers.Tar, _ *contract.Metadata) bool {

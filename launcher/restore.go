@@ -169,17 +169,16 @@ func (p *Plan) checkAll(env map[string]string) error {
 	// criu's own start-up, and hashing the image files (which also pulls
 	// them into the page cache for the restore that follows).
 	full := strings.EqualFold(env[contract.EnvVerifyFiles], "full")
-	slow := []struct {
+	var slow []struct {
 		name string
 		fn   func() error
-	}{
-		{"open-files", func() error { return checkFiles(m, full) }},
 	}
 	if strings.EqualFold(env[contract.EnvVerify], "before") {
 		slow = append(slow, []struct {
 			name string
 			fn   func() error
 		}{
+			{"open-files", func() error { return checkFiles(m, full) }},
 			{"criu", func() error { return checkCriu(opts.CriuPath) }},
 			{"images", func() error { return checkImages(m, opts.ImagesDir) }},
 		}...)
@@ -197,15 +196,32 @@ func (p *Plan) checkAll(env map[string]string) error {
 		if err := p.step("image-sizes", func() error { return checkImageSizes(m, opts.ImagesDir) }); err != nil {
 			return err
 		}
+		// The files the JVM held open and the image checksums are
+		// compared while CRIU restores: the restored tree resumes only
+		// if both pass (p.verify is the restore's gate), and a restore
+		// that fails first (a file of another size, a missing one) takes
+		// their reason, which names the file.
 		t0 := time.Now()
-		done := make(chan error, 1)
-		go func() { done <- checkImages(m, opts.ImagesDir) }()
+		files, images := make(chan error, 1), make(chan error, 1)
+		var filesTook time.Duration
+		go func() {
+			err := checkFiles(m, full)
+			filesTook = time.Since(t0)
+			files <- err
+		}()
+		go func() { images <- checkImages(m, opts.ImagesDir) }()
 		var once sync.Once
 		var verr error
 		p.verify = func() error {
 			once.Do(func() {
-				verr = <-done
-				p.Steps = append(p.Steps, Step{"images (during the restore)", time.Since(t0)})
+				ferr, ierr := <-files, <-images
+				p.Steps = append(p.Steps, Step{"open-files (during the restore)", filesTook},
+					Step{"images (during the restore)", time.Since(t0)})
+				if ferr != nil {
+					verr = ferr // the clearer reason: a file changed under the checkpoint
+				} else if ierr != nil {
+					verr = ierr
+				}
 			})
 			return verr
 		}
@@ -550,10 +566,15 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 	})
 	if err != nil && p.verify != nil && !errors.Is(err, checkpoint.ErrTimeout) {
 		// The checks did not probe criu (the restore shows whether it
-		// runs); when the restore failed, a bundle that does not run is
-		// the clearer reason: "criu bundle does not run: ... libc.so.6"
-		// rather than a broken RPC connection.
-		if cerr := checkCriu(p.Opts.CriuPath); cerr != nil {
+		// runs), and the files and checksums ran beside it: when the
+		// restore failed, a changed file or a damaged image, or else a
+		// bundle that does not run, is the clearer reason ("file
+		// /app/app.jar held open at checkpoint has size ...", "criu bundle
+		// does not run: ... libc.so.6") than CRIU's or a broken RPC
+		// connection.
+		if verr := p.verify(); verr != nil {
+			err = verr
+		} else if cerr := checkCriu(p.Opts.CriuPath); cerr != nil {
 			err = cerr
 		}
 	}
