@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/bench"
+	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/report"
 	"github.com/crac-build/crac-build/runner"
@@ -56,40 +56,12 @@ func runCommand() *cli.Command {
 			if jsonOut && c.String("probe-url") == "" {
 				return fmt.Errorf("run --json needs --probe-url")
 			}
-			o := runner.Options{
-				Image:    c.Args().First(),
-				Cold:     c.Bool("cold"),
-				Env:      c.StringSlice("env"),
-				Port:     c.Int("port"),
-				HostAddr: c.String("publish"),
-				Runtime:  c.String("runtime"),
-				CacheDir: c.String("cache-dir"),
-				Insecure: c.Bool("insecure"),
-				CPUs:     c.Float64("cpus"),
-				Stdout:   os.Stdout,
-				Stderr:   os.Stderr,
-
-				SeccompProfile: c.String("seccomp-profile"),
-			}
-			if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
-				caps, err := runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop"))
-				if err != nil {
-					return err
-				}
-				o.Caps = caps
-			}
-			if m := c.String("memory"); m != "" {
-				n, err := builder.ParseMemory(m)
-				if err != nil {
-					return fmt.Errorf("--memory: %w", err)
-				}
-				o.MemoryBytes = n
-			}
-			pl, err := registry.ParsePlatform(c.String("platform"))
+			o, err := runOptions(c)
 			if err != nil {
 				return err
 			}
-			o.Platform = pl
+			o.Cold = c.Bool("cold")
+			o.Stdout, o.Stderr = os.Stdout, os.Stderr
 			u := newUI(c)
 			defer u.done()
 			o.Progress = u.progress()
@@ -168,38 +140,57 @@ func runCommand() *cli.Command {
 	}
 }
 
+// runOptions is the container setup that `run` and `run --report` share,
+// from the command's flags.
+func runOptions(c *cli.Context) (runner.Options, error) {
+	o := runner.Options{
+		Image:    c.Args().First(),
+		Env:      c.StringSlice("env"),
+		Port:     c.Int("port"),
+		HostAddr: c.String("publish"),
+		Runtime:  c.String("runtime"),
+		CacheDir: c.String("cache-dir"),
+		Insecure: c.Bool("insecure"),
+		CPUs:     c.Float64("cpus"),
+
+		SeccompProfile: c.String("seccomp-profile"),
+	}
+	if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
+		caps, err := runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop"))
+		if err != nil {
+			return o, err
+		}
+		o.Caps = caps
+	}
+	if m := c.String("memory"); m != "" {
+		n, err := builder.ParseMemory(m)
+		if err != nil {
+			return o, fmt.Errorf("--memory: %w", err)
+		}
+		o.MemoryBytes = n
+	}
+	pl, err := registry.ParsePlatform(c.String("platform"))
+	if err != nil {
+		return o, err
+	}
+	o.Platform = pl
+	return o, nil
+}
+
 // runReport is `run --report FILE`: cold and restored starts side by side,
 // written as an HTML report (and a summary on stderr).
 func runReport(c *cli.Context) error {
 	if c.String("probe-url") == "" {
 		return fmt.Errorf("run --report needs --probe-url (what counts as the first response)")
 	}
-	pl, err := registry.ParsePlatform(c.String("platform"))
+	o, err := runOptions(c)
 	if err != nil {
 		return err
-	}
-	var caps []string
-	if len(c.StringSlice("cap-add")) > 0 || len(c.StringSlice("cap-drop")) > 0 {
-		if caps, err = runner.Caps(c.StringSlice("cap-add"), c.StringSlice("cap-drop")); err != nil {
-			return err
-		}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.Compare(ctx, bench.CompareOptions{
-		Run: runner.Options{
-			Image:    c.Args().First(),
-			Env:      c.StringSlice("env"),
-			Port:     c.Int("port"),
-			HostAddr: c.String("publish"),
-			Runtime:  c.String("runtime"),
-			CacheDir: c.String("cache-dir"),
-			Insecure: c.Bool("insecure"),
-			Platform: pl,
-			Caps:     caps,
-
-			SeccompProfile: c.String("seccomp-profile"),
-		},
+		Run: o,
 		Measure: runner.MeasureOptions{
 			ProbeURL:     c.String("probe-url"),
 			ProbeTimeout: c.Duration("probe-timeout"),
