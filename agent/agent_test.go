@@ -15,13 +15,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
 )
 
 func TestAddJavaOption(t *testing.T) {
@@ -141,28 +141,11 @@ func requireJVM(t *testing.T) (agentJar, appJar string) {
 	return agentJar, appJar
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type app struct {
 	t    *testing.T
 	root string // stands for a container's root: the agent listens in root/dev/shm/crac-build-agent
 	url  string
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	cmd  *exec.Cmd
 }
@@ -172,7 +155,7 @@ type app struct {
 func startApp(t *testing.T, agentArgs string, env ...string) *app {
 	t.Helper()
 	agentJar, appJar := requireJVM(t)
-	a := &app{t: t, root: t.TempDir(), out: &syncBuffer{}, done: make(chan struct{})}
+	a := &app{t: t, root: t.TempDir(), out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +530,7 @@ func TestCoordinationContextClassLoader(t *testing.T) {
 		t.Fatalf("javac: %v\n%s", err, b)
 	}
 	root := t.TempDir()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd := exec.Command("java", "-XX:-UsePerfData", "-javaagent:"+agentJar+"=build,dir="+filepath.Join(root, contract.AgentDir), "-cp", classes, "LoaderApp")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/runner"
 )
 
@@ -154,7 +155,7 @@ func TestClocksAcrossRestore(t *testing.T) {
 // runc, outside the namespace, must still recognise its init.
 func TestTimeNamespaceContainerIsDestroyed(t *testing.T) {
 	ref := helloImage(t)
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	r, err := runner.Start(context.Background(), runner.Options{
 		Image: ref, CacheDir: cacheDir, HostAddr: "127.0.0.1:0", Uptime: 2 * time.Second, Stderr: &stderr,
 	})

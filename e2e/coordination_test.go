@@ -17,6 +17,7 @@ import (
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/registry"
 )
 
@@ -83,7 +84,7 @@ func buildCoordinated(t *testing.T, ref string, jvmOpts []string, env ...string)
 	cmd := append(append([]string{"java"}, jvmOpts...), "-jar", "/app/coordinated.jar")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	res, err := builder.Build(ctx, builder.Options{
 		Base:           "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
 		Adds:           []builder.Add{{Src: filepath.Join(root, coordinatedJar), Dest: "/app/coordinated.jar"}},

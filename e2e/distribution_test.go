@@ -24,6 +24,7 @@ import (
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/registry"
 )
 
@@ -75,7 +76,7 @@ func distRegistry(t *testing.T) string {
 	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	cmd := exec.Command("docker-registry", "serve", cfg)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

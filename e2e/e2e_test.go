@@ -17,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
@@ -132,27 +134,9 @@ func helloImage(t testing.TB) string {
 	return imageRef
 }
 
-// syncBuffer is a bytes.Buffer safe for the container's output goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type started struct {
 	r              *runner.Run
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	url            string
 }
 
@@ -167,11 +151,14 @@ func startRef(t testing.TB, ref string, env ...string) *started {
 }
 
 // startRefWith starts o.Image as startRef does, with o's other options
-// (capabilities, seccomp, ...).
+// (capabilities, seccomp, ...); o.CacheDir defaults to the tests' cache.
 func startRefWith(t testing.TB, o runner.Options) *started {
 	t.Helper()
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	o.HostAddr, o.CacheDir, o.Stdout, o.Stderr = "127.0.0.1:0", cacheDir, s.stdout, s.stderr
+	s := &started{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
+	o.HostAddr, o.Stdout, o.Stderr = "127.0.0.1:0", s.stdout, s.stderr
+	if o.CacheDir == "" {
+		o.CacheDir = cacheDir
+	}
 	ref := o.Image
 	r, err := runner.Start(context.Background(), o)
 	if err != nil {
@@ -333,6 +320,24 @@ func TestFailedBuildWritesNothing(t *testing.T) {
 	}
 }
 
+// appendLayer writes img with tr as one more layer on top to ref, as an
+// image built FROM img would be, and returns the image written.
+func appendLayer(t testing.TB, img v1.Image, tr *layers.Tar, ref string) v1.Image {
+	t.Helper()
+	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{Parallel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mutate.AppendLayers(img, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.Write(context.Background(), out, ref, registry.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestDamagedCheckpointStartsCold(t *testing.T) {
 	ref := helloImage(t)
 	img, err := registry.Load(context.Background(), ref, registry.Options{})
@@ -345,18 +350,8 @@ func TestDamagedCheckpointStartsCold(t *testing.T) {
 	if err := tr.AddBytes(contract.ImagesDir+"/pages-1.img", []byte("truncated"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	damaged, err := mutate.AppendLayers(img, l)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dref := "oci-layout:" + filepath.Join(t.TempDir(), "damaged") + ":hello"
-	if err := registry.Write(context.Background(), damaged, dref, registry.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	appendLayer(t, img, tr, dref)
 	s := startRef(t, dref)
 	mode, reason := s.r.WaitMode(5 * time.Second)
 	if mode != "cold" || !strings.Contains(reason, "pages-1.img") {

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
@@ -306,7 +305,7 @@ func TestFaults(t *testing.T) {
 // stderr line naming the cause, then a cold JVM that serves, within
 // coldBound. It returns the time from start to the first answer.
 func runFault(t *testing.T, f fault, o runner.Options) time.Duration {
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	o.HostAddr, o.CacheDir, o.Stdout, o.Stderr = "127.0.0.1:0", cacheDir, stdout, stderr
 	r, err := runner.Start(context.Background(), o)
 	if err != nil {
@@ -554,18 +553,8 @@ func derive(t *testing.T, tag string, edit func(root string, tr *layers.Tar, m *
 		}
 		add(t, tr.AddBytes(contract.MetadataPath, b, 0o644))
 	}
-	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{Parallel: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	derived, err := mutate.AppendLayers(img, l)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dref := "oci-layout:" + filepath.Join(workDir, "derived") + ":" + tag
-	if err := registry.Write(context.Background(), derived, dref, registry.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	derived := appendLayer(t, img, tr, dref)
 	// Each derived image is unpacked once (~400 MB): drop it after use.
 	if d, err := derived.Digest(); err == nil {
 		t.Cleanup(func() { os.RemoveAll(filepath.Join(cacheDir, "rootfs", d.Hex)) })

@@ -348,29 +348,7 @@ func randomValues(t *testing.T, url string) map[string]string {
 func startProbe(t *testing.T, ref string, env ...string) *started {
 	t.Helper()
 	_, cache := probe(t)
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	r, err := runner.Start(context.Background(), runner.Options{
-		Image: ref, Env: env, HostAddr: "127.0.0.1:0", CacheDir: cache,
-		Stdout: s.stdout, Stderr: s.stderr,
-	})
-	if err != nil {
-		t.Fatalf("starting %s: %v", ref, err)
-	}
-	s.r, s.url = r, "http://"+r.Addr
-	t.Cleanup(func() {
-		if _, err := r.Stop(5 * time.Second); err != nil {
-			t.Errorf("removing container: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("container stdout:\n%s\ncontainer stderr:\n%s", s.stdout, s.stderr)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := r.Probe(ctx, s.url+"/health"); err != nil {
-		t.Fatalf("probing: %v", err)
-	}
-	return s
+	return startRefWith(t, runner.Options{Image: ref, Env: env, CacheDir: cache})
 }
 
 // TestRandomnessSharedByRestoredCopies restores one image twice and shows

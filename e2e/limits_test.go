@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
@@ -128,12 +127,12 @@ func TestContainerLimits(t *testing.T) {
 
 type limitedRun struct {
 	r           *runner.Run
-	out, errOut *syncBuffer
+	out, errOut *testutil.SyncBuffer
 }
 
 func runLimited(t *testing.T, ref, cache string, cpus float64, mem int64) *limitedRun {
 	t.Helper()
-	s := &limitedRun{out: &syncBuffer{}, errOut: &syncBuffer{}}
+	s := &limitedRun{out: &testutil.SyncBuffer{}, errOut: &testutil.SyncBuffer{}}
 	r, err := runner.Start(context.Background(), runner.Options{
 		Image: ref, HostAddr: "127.0.0.1:0", CacheDir: cache, CPUs: cpus, MemoryBytes: mem,
 		Stdout: s.out, Stderr: s.errOut,
@@ -214,17 +213,7 @@ func withPolicy(t *testing.T, ref, dir string, m *contract.Metadata, policy stri
 	if err := tr.AddBytes(contract.MetadataPath, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := mutate.AppendLayers(img, l)
-	if err != nil {
-		t.Fatal(err)
-	}
 	nref := fmt.Sprintf("oci-layout:%s:%s", filepath.Join(dir, "images"), "limits-"+policy)
-	if err := registry.Write(context.Background(), out, nref, registry.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	appendLayer(t, img, tr, nref)
 	return nref
 }

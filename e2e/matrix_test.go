@@ -19,6 +19,7 @@ import (
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
 )
@@ -269,7 +270,7 @@ func (c *matrixCell) build(root, jdk, classes, cache string, untuned bool) {
 // restore starts the cell's image, checks that it restored and serves on
 // from the warmup with the expected collector, and stops it.
 func (c *matrixCell) restore(cache string) {
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	r, err := runner.Start(context.Background(), runner.Options{
 		Image: c.ref, HostAddr: "127.0.0.1:0", CacheDir: cache, Stdout: out, Stderr: errOut,
 	})

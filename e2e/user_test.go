@@ -16,6 +16,7 @@ import (
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
@@ -56,27 +57,17 @@ func userBase(t *testing.T, user string) string {
 	if err := tr.AddDir("/home/app", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := layers.Write(tr, t.TempDir(), layers.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(base, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
+	cf, err := base.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := cf.Config.DeepCopy()
 	cfg.User = user
-	if img, err = mutate.Config(img, *cfg); err != nil {
+	if base, err = mutate.Config(base, *cfg); err != nil {
 		t.Fatal(err)
 	}
 	ref := "oci-layout:" + filepath.Join(workDir, "user-base") + ":" + strings.ReplaceAll(user, ":", "-")
-	if err := registry.Write(ctx, img, ref, registry.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	appendLayer(t, base, tr, ref)
 	return ref
 }
 
@@ -88,7 +79,7 @@ func buildHelloOn(t *testing.T, base, user, tag string) string {
 	ref := "oci-layout:" + filepath.Join(workDir, "images") + ":" + tag
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	_, err := builder.Build(ctx, builder.Options{
 		Base:         base,
 		User:         user,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
 	"github.com/crac-build/crac-build/runner"
 )
 
@@ -99,7 +100,7 @@ func buildWitnessJar(dir string) (string, error) {
 func startWitness(t *testing.T, o runner.Options) *started {
 	t.Helper()
 	o.Image = witnessImage(t)
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	s := &started{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
 	o.HostAddr, o.CacheDir, o.Stdout, o.Stderr = "127.0.0.1:0", cacheDir, s.stdout, s.stderr
 	r, err := runner.Start(context.Background(), o)
 	if err != nil {

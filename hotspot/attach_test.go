@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crac-build/crac-build/internal/testutil"
 )
 
 const mainJava = `public class Main {
@@ -50,25 +51,8 @@ type jvm struct {
 	cmd  *exec.Cmd
 	pid  int
 	cwd  string
-	out  syncBuffer // stdout after "ready" (thread dumps would land here)
+	out  testutil.SyncBuffer // stdout after "ready" (thread dumps would land here)
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // checkNoThreadDump fails the test if SIGQUIT made the JVM print a thread
