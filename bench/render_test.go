@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,14 +66,11 @@ func TestPageRendersInChromium(t *testing.T) {
 // countNear counts the pixels of img within dist (per channel) of the
 // colour hex ("#RRGGBB").
 func countNear(img image.Image, hex string, dist int) int {
-	var want [3]int
-	for i := range want {
-		var v int
-		for _, c := range hex[1+2*i : 3+2*i] {
-			v = v*16 + strings.IndexRune("0123456789abcdef", c|0x20)
-		}
-		want[i] = v
+	v, err := strconv.ParseUint(strings.TrimPrefix(hex, "#"), 16, 32)
+	if err != nil {
+		panic("countNear: colour " + hex + ": " + err.Error())
 	}
+	want := [3]int{int(v >> 16 & 0xff), int(v >> 8 & 0xff), int(v & 0xff)}
 	abs := func(x int) int {
 		if x < 0 {
 			return -x
