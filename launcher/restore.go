@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,10 +139,11 @@ func Check(opts Options) *Plan {
 }
 
 // checkAll runs the checks. The image checksums are the slow one (~10 ms
-// per 100 MB from the page cache, much longer from disk): by default they
-// run while CRIU restores (p.verify waits for them, and the restored process
-// resumes only if they pass); with CRAC_VERIFY=before they run here, side by
-// side with a criu start-up probe, as the launcher first did.
+// per 100 MB from the page cache, much longer from disk), then the open
+// files' fingerprints: by default both run while CRIU restores (p.verify
+// waits for them, and the restored process resumes only if they pass);
+// with CRAC_VERIFY=before they run here, side by side with a criu start-up
+// probe, as the launcher first did.
 func (p *Plan) checkAll(env map[string]string) error {
 	m, opts := p.Meta, p.Opts
 	if err := p.step("environment", func() error { return p.checkEnv(env) }); err != nil {
@@ -165,26 +167,22 @@ func (p *Plan) checkAll(env map[string]string) error {
 	if err := p.step("pids", func() error { return checkPIDs(m) }); err != nil {
 		return err
 	}
-	// The slow checks run side by side: the files the JVM had open,
-	// criu's own start-up, and hashing the image files (which also pulls
-	// them into the page cache for the restore that follows).
+	// The slow checks: the files the JVM had open, criu's own start-up,
+	// and hashing the image files (which also pulls them into the page
+	// cache for the restore). With CRAC_VERIFY=before they run here, side
+	// by side; by default the restore shows whether criu runs, and the
+	// other two run beside it.
 	full := strings.EqualFold(env[contract.EnvVerifyFiles], "full")
-	var slow []struct {
-		name string
-		fn   func() error
-	}
 	if strings.EqualFold(env[contract.EnvVerify], "before") {
-		slow = append(slow, []struct {
-			name string
-			fn   func() error
-		}{
-			{"open-files", func() error { return checkFiles(m, full) }},
-			{"criu", func() error { return checkCriu(opts.CriuPath) }},
-			{"images", func() error { return checkImages(m, opts.ImagesDir) }},
-		}...)
+		if err := p.parallel(
+			check{"open-files", func() error { return checkFiles(m, full) }},
+			check{"criu", func() error { return checkCriu(opts.CriuPath) }},
+			check{"images", func() error { return checkImages(m, opts.ImagesDir) }},
+		); err != nil {
+			return err
+		}
 	} else {
-		// The restore itself shows whether the bundle runs; the checksums
-		// are compared while CRIU reads the same files.
+		// The restore itself shows whether the bundle runs.
 		if err := p.step("criu", func() error {
 			if _, err := os.Stat(opts.CriuPath); err != nil {
 				return fmt.Errorf("criu bundle: %w", err)
@@ -197,10 +195,11 @@ func (p *Plan) checkAll(env map[string]string) error {
 			return err
 		}
 		// The files the JVM held open and the image checksums are
-		// compared while CRIU restores: the restored tree resumes only
-		// if both pass (p.verify is the restore's gate), and a restore
-		// that fails first (a file of another size, a missing one) takes
-		// their reason, which names the file.
+		// compared while CRIU restores (reading the same files): the
+		// restored tree resumes only if both pass (p.verify is the
+		// restore's gate), and a restore that fails first (a file of
+		// another size, a missing one) takes their reason, which names
+		// the file.
 		t0 := time.Now()
 		files, images := make(chan error, 1), make(chan error, 1)
 		var filesTook time.Duration
@@ -217,19 +216,28 @@ func (p *Plan) checkAll(env map[string]string) error {
 				ferr, ierr := <-files, <-images
 				p.Steps = append(p.Steps, Step{"open-files (during the restore)", filesTook},
 					Step{"images (during the restore)", time.Since(t0)})
-				if ferr != nil {
-					verr = ferr // the clearer reason: a file changed under the checkpoint
-				} else if ierr != nil {
-					verr = ierr
-				}
+				// A file changed under the checkpoint is the clearer reason.
+				verr = cmp.Or(ferr, ierr)
 			})
 			return verr
 		}
 	}
-	errs := make([]error, len(slow))
-	steps := make([]Step, len(slow))
+	return p.step("clocks", p.checkClocks)
+}
+
+// check is a named check that parallel runs.
+type check struct {
+	name string
+	fn   func() error
+}
+
+// parallel runs the checks side by side, records their times as steps, and
+// returns the first failure in the order given.
+func (p *Plan) parallel(checks ...check) error {
+	errs := make([]error, len(checks))
+	steps := make([]Step, len(checks))
 	var wg sync.WaitGroup
-	for i, c := range slow {
+	for i, c := range checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -240,12 +248,7 @@ func (p *Plan) checkAll(env map[string]string) error {
 	}
 	wg.Wait()
 	p.Steps = append(p.Steps, steps...)
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return p.step("clocks", p.checkClocks)
+	return cmp.Or(errs...)
 }
 
 // checkImageSizes compares only the sizes of the image files: cheap, and it
