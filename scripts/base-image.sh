@@ -44,23 +44,44 @@
 # sha256sum.
 set -euo pipefail
 
+log() { printf 'base-image: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
 # Internal entry point: mmdebstrap's customize hook calls the script again
-# with "--customize ROOT"; see customize() below.
+# with "--customize ROOT" and the flavor in the environment; see customize()
+# below. Build mode takes the flavor from the TAG argument.
 if [[ ${1:-} == --customize ]]; then
 	MODE=customize
 else
 	MODE=build
+	[[ $# -eq 2 ]] || { echo "usage: $0 OUTDIR TAG" >&2; exit 2; }
+	BASE_FLAVOR=${BASE_FLAVOR:-$2}
 fi
 
-# The flavor picks the JDK and the suite. Build mode takes it from the TAG
-# argument; the customize hook gets it through the environment.
-if [[ $MODE == build ]]; then
-	BASE_FLAVOR=${BASE_FLAVOR:-${2:-}}
-fi
-case ${BASE_FLAVOR:-} in
-jre21) SUITE=trixie JDK=21 ;;
-jre25) SUITE=trixie JDK=25 ;;
-*) SUITE=bookworm JDK=17 ;;
+# The flavor picks the JDK, the Debian suite that has it, the packages,
+# and the image's extra environment (K=V) and CMD (JSON).
+case $BASE_FLAVOR in
+jre17 | jre21 | jre25)
+	JDK=${BASE_FLAVOR#jre}
+	SUITE=trixie
+	[[ $JDK == 17 ]] && SUITE=bookworm
+	PACKAGES=("openjdk-$JDK-jre-headless")
+	IMAGE_ENV=()
+	IMAGE_CMD='["java","-version"]'
+	;;
+tomcat10)
+	JDK=17 SUITE=bookworm
+	# tomcat10 depends on "systemd | systemd-sysusers" (its postinst
+	# creates the tomcat user with systemd-sysusers): the standalone
+	# sysusers/tmpfiles packages satisfy that without systemd itself.
+	PACKAGES=("openjdk-$JDK-jre-headless" tomcat10 tomcat10-examples
+		systemd-standalone-sysusers systemd-standalone-tmpfiles)
+	# What /lib/systemd/system/tomcat10.service sets, minus systemd.
+	IMAGE_ENV=(CATALINA_HOME=/usr/share/tomcat10 CATALINA_BASE=/var/lib/tomcat10
+		CATALINA_TMPDIR=/tmp JAVA_OPTS=-Djava.awt.headless=true)
+	IMAGE_CMD='["/usr/share/tomcat10/bin/catalina.sh","run"]'
+	;;
+*) die "unknown flavor $BASE_FLAVOR (want jre17, jre21, jre25 or tomcat10; set BASE_FLAVOR)" ;;
 esac
 VARIANT=minbase
 # Fixed default so that two runs against the same mirror state give the same
@@ -72,29 +93,6 @@ BASE_SECURITY=${BASE_SECURITY:-http://deb.debian.org/debian-security}
 ARCH=${BASE_ARCH:-$(dpkg --print-architecture)}
 JAVA_HOME_IN_IMAGE=/usr/lib/jvm/java-$JDK-openjdk-${ARCH}
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-
-# flavor NAME: sets PACKAGES, IMAGE_ENV (extra K=V) and IMAGE_CMD (JSON).
-flavor() {
-	case $1 in
-	jre17 | jre21 | jre25)
-		PACKAGES=("openjdk-$JDK-jre-headless")
-		IMAGE_ENV=()
-		IMAGE_CMD='["java","-version"]'
-		;;
-	tomcat10)
-		# tomcat10 depends on "systemd | systemd-sysusers" (its postinst
-		# creates the tomcat user with systemd-sysusers): the standalone
-		# sysusers/tmpfiles packages satisfy that without systemd itself.
-		PACKAGES=("openjdk-$JDK-jre-headless" tomcat10 tomcat10-examples
-			systemd-standalone-sysusers systemd-standalone-tmpfiles)
-		# What /lib/systemd/system/tomcat10.service sets, minus systemd.
-		IMAGE_ENV=(CATALINA_HOME=/usr/share/tomcat10 CATALINA_BASE=/var/lib/tomcat10
-			CATALINA_TMPDIR=/tmp JAVA_OPTS=-Djava.awt.headless=true)
-		IMAGE_CMD='["/usr/share/tomcat10/bin/catalina.sh","run"]'
-		;;
-	*) die "unknown flavor $1 (want jre17, jre21, jre25 or tomcat10; set BASE_FLAVOR)" ;;
-	esac
-}
 
 # dpkg filters: no documentation (except copyright notices), man/info pages or
 # translations. They end up in /etc/dpkg/dpkg.cfg.d/99mmdebstrap of the image,
@@ -109,9 +107,6 @@ DPKG_OPTS=(
 	'path-exclude=/usr/share/lintian/*'
 	'path-exclude=/usr/share/linda/*'
 )
-
-log() { printf 'base-image: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 # customize ROOT: runs inside mmdebstrap after all packages are installed,
 # with ROOT being the (still mounted) chroot directory.
@@ -217,12 +212,9 @@ fi
 # ---------------------------------------------------------------------------
 # build mode
 
-[[ $# -eq 2 ]] || { echo "usage: $0 OUTDIR TAG" >&2; exit 2; }
 OUTDIR=$1
 TAG=$2
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$ ]] || die "invalid tag: $TAG"
-BASE_FLAVOR=${BASE_FLAVOR:-$TAG}
-flavor "$BASE_FLAVOR"
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
 command -v go >/dev/null || die "go not found"
 MERGED_USR_HOOK=/usr/share/mmdebstrap/hooks/merged-usr
