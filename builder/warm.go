@@ -314,6 +314,7 @@ func newMetadata(cold contract.Command, r *warmResult, timings map[string]int64,
 		TCPClose:      true,
 		Timings:       timings,
 		Coordination:  r.coord,
+		Pages:         rep.Pages,
 	}
 	meta.JVM, meta.Limits = rep.JVM, rep.Limits
 	eff, _ := contract.ParseCapMask(rep.Process.CapEff)

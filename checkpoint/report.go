@@ -51,6 +51,8 @@ type Report struct {
 	// of its memory; Limits are the sandbox's, as seen inside it.
 	JVM    *contract.JVMInfo `json:"jvm,omitempty"`
 	Limits *contract.Limits  `json:"limits,omitempty"`
+	// Pages: may a restore map the pages image (PagesPolicy)?
+	Pages *contract.Pages `json:"pages,omitempty"`
 }
 
 // PrepareAndDump runs the pre-dump steps, records the process's facts,
@@ -138,6 +140,7 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 		return nil, err
 	}
 	r.Process, r.OpenFiles = *proc, files
+	r.Pages = PagesPolicy("/", files)
 	h, err := Inventory(p.PID)
 	if err != nil {
 		return nil, err

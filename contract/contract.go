@@ -66,6 +66,26 @@ const (
 	// EnvVerifyFiles=full makes the launcher hash every file the JVM held
 	// open in full, instead of sampling the large ones.
 	EnvVerifyFiles = "CRAC_VERIFY_FILES"
+	// EnvPages chooses how CRIU restores the checkpoint's memory pages:
+	// PagesAuto (default) maps them where the checkpoint allows it
+	// (Metadata.Pages), PagesMap maps them even where it does not (for
+	// tests and measurements), PagesRead reads them as stock CRIU does.
+	EnvPages = "CRAC_PAGES"
+	// EnvBreakdown=1 makes the launcher log CRIU at info level and print,
+	// after "restored in N ms", where the time went:
+	// "crac-launch: restore breakdown {JSON}" (checkpoint.Breakdown).
+	EnvBreakdown = "CRAC_BREAKDOWN"
+)
+
+// BreakdownPrefix starts the launcher's breakdown line (EnvBreakdown);
+// the JSON of a checkpoint.Breakdown follows.
+const BreakdownPrefix = "crac-launch: restore breakdown "
+
+// Values of EnvPages.
+const (
+	PagesAuto = "auto"
+	PagesMap  = "map"
+	PagesRead = "read"
 )
 
 // Policies for a container whose environment differs from the build's
@@ -194,6 +214,18 @@ type Metadata struct {
 	// the restored process right after the restore, after RestoredPath is
 	// written: the application asked for it to re-seed at once.
 	RestoreSignal string `json:"restoreSignal,omitempty"`
+	// Pages says whether a restore may map the pages image instead of
+	// reading it (the bundle's patched CRIU, CRIU_MMAP_PAGE_IMAGE=1); nil
+	// (images of older builders): read.
+	Pages *Pages `json:"pages,omitempty"`
+}
+
+// Pages is the build's decision on direct-mapped restores (see
+// docs/restore-speed.md): Map is false when the process uses memory in a
+// way that a private file mapping would change, and Reason says which.
+type Pages struct {
+	Map    bool   `json:"map"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Read loads and validates the metadata file at path.

@@ -78,6 +78,11 @@ type Plan struct {
 	TimeNS *checkpoint.Clocks
 	// Steps say how long each check took (CRAC_DEBUG=1 prints them).
 	Steps []Step
+	// Start is when the launcher started (for Breakdown.ChecksMs).
+	Start time.Time
+	// Breakdown is where the restore's time went; Restore fills it when
+	// CRAC_BREAKDOWN=1 (contract.EnvBreakdown).
+	Breakdown *checkpoint.Breakdown
 	// verify, if set, finishes the checks still running when Check
 	// returned (the image checksums); Restore lets the restored process
 	// resume only if it returns nil.
@@ -533,6 +538,13 @@ func lastLine(s string) string {
 // the JVM the launcher's own stdin, stdout and stderr. It returns the
 // restored JVM's PID.
 func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
+	var bd *checkpoint.Breakdown
+	if os.Getenv(contract.EnvBreakdown) == "1" {
+		bd = &checkpoint.Breakdown{}
+		if !p.Start.IsZero() {
+			bd.ChecksMs = ms(time.Since(p.Start))
+		}
+	}
 	work, err := os.MkdirTemp("", "crac-launch-")
 	if err != nil {
 		return 0, fmt.Errorf("creating CRIU work dir: %w", err)
@@ -548,6 +560,13 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		inherit[key] = stdio[i]
 	}
 	criuPath := p.Opts.CriuPath
+	if pagesMapped(p.Meta, os.Getenv(contract.EnvPages)) {
+		// Read by the bundle's patched criu (scripts/criu-patches); the
+		// cold command and the restored JVM never see it (the JVM keeps
+		// the environment it had at the checkpoint).
+		os.Setenv(envCriuMmapPages, "1")
+		defer os.Unsetenv(envCriuMmapPages)
+	}
 	if p.TimeNS != nil {
 		// criu starts through the launcher itself, which enters the time
 		// namespace and execs criu (see TimensExec). The variable is in
@@ -557,6 +576,20 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		defer os.Unsetenv(EnvTimensExec)
 		criuPath = p.Opts.Self
 	}
+	gate, logLevel := p.verify, restoreLogLevel()
+	var gateTook time.Duration
+	if bd != nil {
+		// The breakdown's markers are info lines (level 3).
+		logLevel = max(logLevel, 3)
+		if gate != nil {
+			gate = func() error {
+				t0 := time.Now()
+				defer func() { gateTook = time.Since(t0) }()
+				return p.verify()
+			}
+		}
+	}
+	t0 := time.Now()
 	pid, err := checkpoint.Restore(ctx, checkpoint.RestoreOptions{
 		CriuPath:  criuPath,
 		ImagesDir: p.Opts.ImagesDir,
@@ -564,9 +597,16 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		Inherit:   inherit,
 		TCPClose:  p.Meta.TCPClose,
 		Timeout:   p.Timeout,
-		Gate:      p.verify,
-		LogLevel:  restoreLogLevel(),
+		Gate:      gate,
+		LogLevel:  logLevel,
 	})
+	if bd != nil && err == nil {
+		log, _ := os.ReadFile(filepath.Join(work, "restore.log"))
+		checks := bd.ChecksMs
+		*bd = checkpoint.ParseRestoreLog(log, ms(time.Since(t0)))
+		bd.ChecksMs, bd.GateMs = checks, ms(gateTook)
+		p.Breakdown = bd
+	}
 	if err != nil && p.verify != nil && !errors.Is(err, checkpoint.ErrTimeout) {
 		// The checks did not probe criu (the restore shows whether it
 		// runs), and the files and checksums ran beside it: when the
@@ -586,6 +626,23 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		_ = os.RemoveAll(work)
 	}
 	return pid, err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// envCriuMmapPages turns on the patched CRIU's direct-mapped restore.
+const envCriuMmapPages = "CRIU_MMAP_PAGE_IMAGE"
+
+// pagesMapped says whether the restore maps the pages image: where the
+// checkpoint allows it (contract.Pages), unless CRAC_PAGES says otherwise.
+func pagesMapped(m *contract.Metadata, mode string) bool {
+	switch mode {
+	case contract.PagesMap:
+		return true
+	case contract.PagesRead:
+		return false
+	}
+	return m != nil && m.Pages != nil && m.Pages.Map
 }
 
 // restoreLogLevel: criu's warnings level (2), which still logs the error

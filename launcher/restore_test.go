@@ -491,3 +491,22 @@ func TestCheckOpenFilesOnVolume(t *testing.T) {
 		t.Errorf("unchanged file on a volume: %v", err)
 	}
 }
+
+func TestPagesMapped(t *testing.T) {
+	mapOK := &contract.Metadata{Pages: &contract.Pages{Map: true}}
+	mapNo := &contract.Metadata{Pages: &contract.Pages{Reason: "jemalloc"}}
+	old := &contract.Metadata{} // built before direct-mapped restores
+	for _, c := range []struct {
+		m    *contract.Metadata
+		env  string
+		want bool
+	}{
+		{mapOK, "", true}, {mapOK, contract.PagesAuto, true}, {mapOK, contract.PagesRead, false},
+		{mapNo, "", false}, {mapNo, contract.PagesMap, true},
+		{old, "", false}, {old, contract.PagesMap, true},
+	} {
+		if got := pagesMapped(c.m, c.env); got != c.want {
+			t.Errorf("pagesMapped(%+v, %q) = %v, want %v", c.m.Pages, c.env, got, c.want)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crac-build/crac-build/checkpoint"
 )
 
 // MeasureOptions say what Measure does once the container runs.
@@ -44,6 +46,9 @@ type Measurement struct {
 	ReadyMs float64 `json:"readyMs"`
 	// LauncherMs is the launcher's own "restored in N ms" (0 when cold).
 	LauncherMs float64 `json:"launcherMs,omitempty"`
+	// Breakdown is where the restore's time went (the launcher's
+	// CRAC_BREAKDOWN line); nil when cold.
+	Breakdown *checkpoint.Breakdown `json:"breakdown,omitempty"`
 	// LatencyMs[i] is the latency of request i+1 after the probe answered.
 	LatencyMs []float64 `json:"latencyMs,omitempty"`
 	// FreshMs are the FreshRequests' latencies.
@@ -98,6 +103,7 @@ func Measure(ctx context.Context, o Options, m MeasureOptions) (_ *Measurement, 
 	res.ReadyMs = ms(d)
 	res.Mode, res.Reason = r.WaitMode(2 * time.Second)
 	res.LauncherMs = r.LauncherMs()
+	res.Breakdown = r.Breakdown()
 	if m.Requests > 0 {
 		base := probe[:len(probe)-len(pathOf(probe))]
 		paths := m.Paths

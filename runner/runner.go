@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/progress"
@@ -85,8 +87,12 @@ type Run struct {
 	reason string
 	seen   chan struct{}
 	once   sync.Once
+	// bdSeen is closed when the launcher's breakdown line was read.
+	bdSeen chan struct{}
+	bdOnce sync.Once
 
-	launcherMs float64 // guarded by mu
+	launcherMs float64               // guarded by mu
+	breakdown  *checkpoint.Breakdown // guarded by mu
 }
 
 // Start pulls or opens the image, unpacks it (cached by digest), and starts
@@ -131,6 +137,10 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 	if o.Cold {
 		env = append(env, contract.EnvRestore+"=off")
 	}
+	if !hasEnv(env, contract.EnvBreakdown) {
+		// The launcher says where a restore's time went (one more line).
+		env = append(env, contract.EnvBreakdown+"=1")
+	}
 	caps := o.Caps
 	if caps == nil {
 		caps, _ = Caps(nil, nil)
@@ -156,7 +166,7 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{seen: make(chan struct{})}
+	r := &Run{seen: make(chan struct{}), bdSeen: make(chan struct{})}
 	stderr := o.Stderr
 	if stderr == nil {
 		stderr = io.Discard
@@ -214,6 +224,15 @@ func (r *Run) watch(line string) {
 		r.mu.Lock()
 		r.launcherMs = parseLauncherMs(line)
 		r.mu.Unlock()
+	case strings.HasPrefix(line, contract.BreakdownPrefix):
+		var b checkpoint.Breakdown
+		if json.Unmarshal([]byte(strings.TrimPrefix(line, contract.BreakdownPrefix)), &b) == nil {
+			r.mu.Lock()
+			r.breakdown = &b
+			r.mu.Unlock()
+			r.bdOnce.Do(func() { close(r.bdSeen) })
+		}
+		return
 	case strings.HasPrefix(line, "crac-launch: cold start: "):
 		mode, reason = "cold", strings.TrimPrefix(line, "crac-launch: cold start: ")
 	default:
@@ -241,6 +260,31 @@ func (r *Run) LauncherMs() float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.launcherMs
+}
+
+// Breakdown is where the restore's time went, as the launcher says right
+// after "restored in N ms"; nil after a cold start. After a restore it
+// waits up to a second for the line (it follows "restored in" at once).
+func (r *Run) Breakdown() *checkpoint.Breakdown {
+	if mode, _ := r.Mode(); mode == "restored" {
+		select {
+		case <-r.bdSeen:
+		case <-time.After(time.Second):
+		case <-r.c.Done():
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.breakdown
+}
+
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitMode waits up to d for the launcher's verdict.

@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# criu-bundle.sh [OUT_DIR] - assemble a self-contained CRIU (>= 4.2) bundle
-# from Debian sid packages. OUT_DIR defaults to <repo>/build/criu.
+# criu-bundle.sh [OUT_DIR] - assemble a self-contained CRIU (>= 4.2) bundle.
+# OUT_DIR defaults to <repo>/build/criu.
+#
+# Two ways (CRIU_FROM):
+#   source (default)  Debian sid's criu source (the upstream orig tarball, its
+#                     sha256 checked against sid's signed Sources index), the
+#                     patches in scripts/criu-patches/ applied, built on this
+#                     host; the bundle carries this host's libraries and loader.
+#                     Why patched: see the patches' headers (a restore that maps
+#                     the pages image instead of reading it, opt-in per restore
+#                     with CRIU_MMAP_PAGE_IMAGE=1; without it criu is stock).
+#   deb               sid's criu binary package, unmodified, with sid's libc.
 #
 # Why: bookworm's criu 3.17 and trixie's 4.1 fail on this project's kernels
 # (see shared docs, ENVIRONMENT.md "CRIU"); sid's 4.2.x works but needs
@@ -10,11 +20,13 @@
 # Layout of OUT_DIR:
 #   criu                        static wrapper (scripts/criu-wrapper.c): execs
 #                               lib/ld-linux-x86-64.so.2 --library-path lib bin/criu ARGS
-#   bin/criu                    sid's criu ELF, unmodified
-#   lib/ld-linux-x86-64.so.2    sid's loader
+#   bin/criu                    criu built from source (or sid's ELF, unmodified)
+#   lib/ld-linux-x86-64.so.2    the loader of the libc criu was built against
 #   lib/<soname>...             exactly the sonames bin/criu needs, transitively
 #   VERSION                     criu upstream version, e.g. 4.2.1
-#   PACKAGES                    package=version of every sid .deb a file came from
+#   PACKAGES                    package=version of every .deb a file came from
+#                               (source: criu-source=VERSION, patches=..., the
+#                               host's library packages)
 #   .stamp                      hash of the inputs (this script, the wrapper source)
 #
 # Host packages it needs (bookworm; installed with apt-get when missing):
@@ -38,13 +50,15 @@
 # once it passes its checks; a failed run leaves OUT_DIR as it was. Without
 # network, a rebuild goes on with the apt lists and .debs cached by earlier runs.
 #
-# Other knobs: CRIU_MIN_VERSION (default 4.2), CRIU_SUITE (default sid),
+# Other knobs: CRIU_FROM (source|deb), CRIU_MIN_VERSION (default 4.2), CRIU_SUITE (default sid),
 # CRIU_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 WRAPPER_SRC="$SCRIPT_DIR/criu-wrapper.c"
+PATCH_DIR="$SCRIPT_DIR/criu-patches"
+FROM=${CRIU_FROM:-source}
 
 OUT=${1:-$REPO_ROOT/build/criu}
 MIN_VERSION=${CRIU_MIN_VERSION:-4.2}
@@ -75,6 +89,15 @@ ensure_host_tools() {
 	command -v flock >/dev/null || missing+=(util-linux)
 	[ -f "/usr/lib/$MULTIARCH/libc.a" ] || missing+=(libc6-dev)
 	[ -f "$KEYRING" ] || missing+=(debian-archive-keyring)
+	if [ "$FROM" = source ]; then
+		# criu's build dependencies (bookworm names)
+		local p
+		for p in make patch pkg-config xz-utils libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+			python3-protobuf libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev libbsd-dev \
+			libnftables-dev libgnutls28-dev libaio-dev uuid-dev; do
+			dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+		done
+	fi
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" = 0 ] || die "missing host packages (${missing[*]}); run as root or install them"
 	log "installing host packages: ${missing[*]}"
@@ -89,7 +112,8 @@ ensure_host_tools() {
 inputs_hash() {
 	{
 		cat "${BASH_SOURCE[0]}" "$WRAPPER_SRC"
-		printf '%s\n' "$MIN_VERSION" "$SUITE" "$MIRROR"
+		printf '%s\n' "$FROM" "$MIN_VERSION" "$SUITE" "$MIRROR"
+		[ "$FROM" != source ] || cat "$PATCH_DIR"/*.patch
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -101,7 +125,7 @@ bundle_version() {
 summary() {
 	local dir=$1 note=$2
 	printf 'criu bundle: criu %s (%s), %s on disk, %s libs, at %s%s\n' \
-		"$(cat "$dir/VERSION")" "$(grep '^criu=' "$dir/PACKAGES" | cut -d= -f2)" \
+		"$(cat "$dir/VERSION")" "$(grep -E '^(criu|criu-source)=' "$dir/PACKAGES" | head -n1)" \
 		"$(du -sh "$dir" | cut -f1)" "$(find "$dir/lib" -type f | wc -l)" "$dir" "$note"
 }
 
@@ -120,8 +144,10 @@ bundle_ok() {
 setup_apt() {
 	mkdir -p "$APT_DIR/etc" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$DEBS"
 	: >"$APT_DIR/status" # empty dpkg status: nothing is "installed"
-	printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$ARCH" "$KEYRING" "$MIRROR" "$SUITE" \
-		>"$APT_DIR/etc/sources.list"
+	{
+		printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$ARCH" "$KEYRING" "$MIRROR" "$SUITE"
+		[ "$FROM" != source ] || printf 'deb-src [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$SUITE"
+	} >"$APT_DIR/etc/sources.list"
 	cat >"$APT_DIR/apt.conf" <<-EOF
 		// Generated by scripts/criu-bundle.sh: private apt setup for sid.
 		Dir::Etc::Main "/dev/null";
@@ -296,21 +322,10 @@ walk_closure() {
 	return 0
 }
 
-build() {
-	local parent base tmp_out criu_elf round v deb_v p
-	parent=$(dirname "$OUT")
-	base=$(basename "$OUT")
-	mkdir -p "$parent"
-	# leftovers of a run that was killed (we hold the lock)
-	rm -rf "$parent/.$base".stage.* "$parent/.$base".new.* "$parent/.$base".old.*
-	STAGE=$(mktemp -d "$parent/.$base.stage.XXXXXX")
-	tmp_out=$(mktemp -d "$parent/.$base.new.XXXXXX")
-	trap 'rm -rf "$STAGE" "$tmp_out"' EXIT
-	trap 'exit 130' INT TERM HUP
-
-	setup_apt
-	apt_update
-
+# sid's criu binary package and its library closure, from sid's packages.
+# Sets CRIU_ELF, SRC_VERSION, CLOSURE and CONTRIB.
+deb_closure() {
+	local deb_v v round p
 	deb_v=$(pkg_records criu | cut -d' ' -f2)
 	[ -n "$deb_v" ] || die "no criu package in $SUITE"
 	v=${deb_v#*:}
@@ -320,14 +335,14 @@ build() {
 	log "$SUITE has criu $deb_v"
 
 	add_packages criu libc6
-	criu_elf="${PKG_DIR[criu]}/usr/sbin/criu"
-	[ -f "$criu_elf" ] || criu_elf="${PKG_DIR[criu]}/sbin/criu"
-	[ -f "$criu_elf" ] || die "criu package has no sbin/criu"
+	CRIU_ELF="${PKG_DIR[criu]}/usr/sbin/criu"
+	[ -f "$CRIU_ELF" ] || CRIU_ELF="${PKG_DIR[criu]}/sbin/criu"
+	[ -f "$CRIU_ELF" ] || die "criu package has no sbin/criu"
 
 	# Grow the package set until every NEEDED soname is found: each round adds
 	# the dependencies of the packages that provide the closure found so far.
 	round=0
-	while walk_closure "$criu_elf" && [ ${#UNRESOLVED[@]} -gt 0 ]; do
+	while walk_closure "$CRIU_ELF" && [ ${#UNRESOLVED[@]} -gt 0 ]; do
 		round=$((round + 1))
 		[ $round -le 20 ] || die "closure did not converge: ${UNRESOLVED[*]}"
 		log "round $round: unresolved: ${UNRESOLVED[*]}"
@@ -341,16 +356,120 @@ build() {
 	[ -n "${CLOSURE[$LOADER]:-}" ] || die "$LOADER is not in the closure (no libc6?)"
 	CONTRIB[libc6]=1
 
-	# Assemble the bundle.
-	mkdir -p "$tmp_out/bin" "$tmp_out/lib"
-	install -m 0755 "$criu_elf" "$tmp_out/bin/criu"
-	for so in "${!CLOSURE[@]}"; do
-		install -m 0755 "${CLOSURE[$so]}" "$tmp_out/lib/$so"
+	SRC_VERSION=$v
+}
+
+# sid's criu source: the upstream tarball that sid's criu source package
+# names, its sha256 checked against sid's Sources index (signed, checked by
+# apt-get update); Debian's packaging is not needed. The patches of
+# $PATCH_DIR are applied in name order, then criu is built against this
+# host's libraries. Sets CRIU_ELF, SRC_VERSION and SRC_DEB_VERSION.
+build_source() {
+	local rec dir orig sha tarball src p
+	rec=$(apt-cache showsrc --only-source criu 2>/dev/null </dev/null | awk '
+		/^Version: / { v = $2 } /^Directory: / { d = $2 }
+		/^Checksums-Sha256:/ { c = 1; next }
+		c && /^ / { if ($3 ~ /\.orig\.tar\./) o = $3 " " $1; next }
+		{ c = 0 }
+		/^$/ { if (o != "") { print v, d, o; exit } }
+		END { if (o != "") print v, d, o }' | head -n1)
+	read -r SRC_DEB_VERSION dir orig sha <<<"$rec"
+	[ -n "${sha:-}" ] || die "no criu source package with an orig tarball in $SUITE"
+	SRC_VERSION=${SRC_DEB_VERSION#*:}
+	SRC_VERSION=${SRC_VERSION%-*}
+	dpkg --compare-versions "$SRC_VERSION" ge "$MIN_VERSION" ||
+		die "$SUITE has criu $SRC_DEB_VERSION, older than the wanted $MIN_VERSION"
+	log "$SUITE has criu source $SRC_DEB_VERSION ($orig)"
+	mkdir -p "$CACHE/criu-src"
+	tarball="$CACHE/criu-src/$orig"
+	if [ ! -f "$tarball" ] || [ "$(sha256sum <"$tarball" | cut -d' ' -f1)" != "$sha" ]; then
+		log "downloading $MIRROR/$dir/$orig"
+		rm -f "$tarball"
+		/usr/lib/apt/apt-helper download-file "$MIRROR/$dir/$orig" "$tarball.part" "SHA256:$sha" </dev/null >&2 ||
+			die "downloading $orig failed"
+		mv "$tarball.part" "$tarball"
+	fi
+	[ "$(sha256sum <"$tarball" | cut -d' ' -f1)" = "$sha" ] || die "$tarball: sha256 is not sid's $sha"
+	src="$STAGE/src"
+	mkdir -p "$src"
+	tar -xf "$tarball" -C "$src" --strip-components=1
+	for p in "$PATCH_DIR"/*.patch; do
+		[ -f "$p" ] || continue
+		log "applying $(basename "$p")"
+		patch -d "$src" -p1 --forward --batch --quiet <"$p" >&2 || die "patch $p does not apply to criu $SRC_VERSION"
 	done
+	log "building criu $SRC_VERSION (make -C $src criu; log in $STAGE/make.log)"
+	if ! make -C "$src" -j"$(nproc)" criu >"$STAGE/make.log" 2>&1; then
+		tail -n 40 "$STAGE/make.log" >&2
+		die "building criu $SRC_VERSION failed"
+	fi
+	CRIU_ELF="$src/criu/criu"
+	[ -x "$CRIU_ELF" ] || die "the build made no criu/criu"
+}
+
+# Copy into $2 the libraries $1 needs as this host's loader resolves them,
+# and the loader; print package=version of the host packages they came from.
+host_libs() {
+	local elf=$1 dst=$2 so arrow path rest real pkg loader
+	loader=$(readlink -f "/lib64/$LOADER")
+	[ -f "$loader" ] || die "no /lib64/$LOADER on this host"
+	while read -r so arrow path rest; do
+		[ "$arrow" = "=>" ] || continue
+		case $so in */*) continue ;; esac # the loader itself, installed below
+		[ -f "$path" ] || die "$so: not found on this host (needed by criu)"
+		real=$(readlink -f "$path")
+		install -m 0755 "$real" "$dst/$so"
+		pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null || true)
+		pkg=${pkg%%:*}
+		[ -z "$pkg" ] || printf '%s=%s\n' "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null)"
+	done < <("$loader" --list "$elf")
+	install -m 0755 "$loader" "$dst/$LOADER"
+	printf 'libc6=%s\n' "$(dpkg-query -W -f='${Version}' libc6:"$ARCH" 2>/dev/null || dpkg-query -W -f='${Version}' libc6)"
+}
+
+build() {
+	local parent base tmp_out criu_elf v p so
+	parent=$(dirname "$OUT")
+	base=$(basename "$OUT")
+	mkdir -p "$parent"
+	# leftovers of a run that was killed (we hold the lock)
+	rm -rf "$parent/.$base".stage.* "$parent/.$base".new.* "$parent/.$base".old.*
+	STAGE=$(mktemp -d "$parent/.$base.stage.XXXXXX")
+	tmp_out=$(mktemp -d "$parent/.$base.new.XXXXXX")
+	# (expanded now: the trap runs after this function's locals are gone)
+	trap "rm -rf '$STAGE' '$tmp_out'" EXIT
+	trap 'exit 130' INT TERM HUP
+
+	setup_apt
+	apt_update
+
+	mkdir -p "$tmp_out/bin" "$tmp_out/lib"
+	if [ "$FROM" = source ]; then
+		build_source
+		criu_elf=$CRIU_ELF
+		v=$SRC_VERSION
+		host_libs "$criu_elf" "$tmp_out/lib" >"$STAGE/PACKAGES"
+		{
+			printf 'criu-source=%s\n' "$SRC_DEB_VERSION"
+			printf 'patches=%s\n' "$(cd "$PATCH_DIR" && ls -- *.patch | tr '\n' ' ' | sed 's/ $//')"
+			sort -u "$STAGE/PACKAGES"
+		} >"$tmp_out/PACKAGES"
+	else
+		deb_closure
+		criu_elf=$CRIU_ELF
+		v=$SRC_VERSION
+		for so in "${!CLOSURE[@]}"; do
+			install -m 0755 "${CLOSURE[$so]}" "$tmp_out/lib/$so"
+		done
+		for p in "${!CONTRIB[@]}"; do printf '%s=%s\n' "$p" "${PKG_VER[$p]}"; done |
+			sort >"$tmp_out/PACKAGES"
+	fi
+
+	# Assemble the bundle.
+	install -m 0755 "$criu_elf" "$tmp_out/bin/criu"
+	[ "$FROM" != source ] || strip --strip-unneeded "$tmp_out/bin/criu"
 	gcc -static -Os -s -Wall -Wextra -o "$tmp_out/criu" "$WRAPPER_SRC"
 	printf '%s\n' "$v" >"$tmp_out/VERSION"
-	for p in "${!CONTRIB[@]}"; do printf '%s=%s\n' "$p" "${PKG_VER[$p]}"; done |
-		sort >"$tmp_out/PACKAGES"
 	inputs_hash >"$tmp_out/.stamp"
 	chmod 0755 "$tmp_out"
 

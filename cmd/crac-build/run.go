@@ -106,8 +106,15 @@ func runCommand() *cli.Command {
 				} else {
 					result["ready_ms"] = float64(d.Microseconds()) / 1000
 				}
+				bd := r.Breakdown()
+				if bd != nil {
+					result["breakdown"] = bd
+				}
 				if !jsonOut && err == nil && !c.Bool("quiet") {
 					fmt.Fprintf(os.Stderr, "crac-build: %s, first answer after %.1f ms\n", mode, float64(d.Microseconds())/1000)
+					if bd != nil {
+						fmt.Fprintf(os.Stderr, "crac-build: restore: %s\n", bd)
+					}
 				}
 				if jsonOut || err != nil {
 					st := stop()

@@ -45,6 +45,7 @@ func launch(start time.Time) int {
 	env := os.Environ()
 	debug := os.Getenv(contract.EnvDebug) != ""
 	plan := launcher.Check(launcher.Options{Args: os.Args[1:], Env: env})
+	plan.Start = start
 	if debug {
 		var steps []string
 		for _, s := range plan.Steps {
@@ -64,6 +65,10 @@ func launch(start time.Time) int {
 		pid, err := restore(plan, env)
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: restored in %d ms\n", time.Since(start).Milliseconds())
+			if plan.Breakdown != nil {
+				b, _ := json.Marshal(plan.Breakdown)
+				fmt.Fprintf(os.Stderr, "%s%s\n", contract.BreakdownPrefix, b)
+			}
 			for _, w := range plan.Warnings {
 				fmt.Fprintf(os.Stderr, "crac-launch: warning: %s\n", oneLine(w))
 			}

@@ -1,0 +1,143 @@
+package checkpoint
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Breakdown is where a restore's time went, from CRIU's own log (level 3,
+// info, or more) and the launcher's clocks. Every duration is in
+// milliseconds; a step whose markers are missing from the log is 0.
+type Breakdown struct {
+	// Checks: the launcher's checks before it started criu.
+	ChecksMs float64 `json:"checksMs"`
+	// CriuExecMs: starting criu and its RPC, and ending them, outside the
+	// time criu's log covers (the bundle's loader, go-criu's socket).
+	CriuExecMs float64 `json:"criuExecMs"`
+	// StartupMs: criu's start-up and kernel feature probing, up to reading
+	// the process tree ("Reading image tree").
+	StartupMs float64 `json:"startupMs"`
+	// TreeMs: namespaces, files, sockets and forking the tasks, up to the
+	// first task's restorer ("Switched to the restorer").
+	TreeMs float64 `json:"treeMs"`
+	// MappingsMs: the restorer placing the memory areas, up to the pages.
+	MappingsMs float64 `json:"mappingsMs"`
+	// PagesMs: restoring the pages; PagesMapped and PagesRead are the bytes
+	// mapped from the pages image and read from it.
+	PagesMs     float64 `json:"pagesMs"`
+	PagesMapped int64   `json:"pagesMappedBytes"`
+	PagesRead   int64   `json:"pagesReadBytes"`
+	// ResumeMs: threads, timers, credentials, the network unlock and the
+	// resume, up to "Restore finished successfully"; GateMs of it is the
+	// launcher's checks that ran beside the restore (the post-restore gate).
+	ResumeMs float64 `json:"resumeMs"`
+	GateMs   float64 `json:"gateMs"`
+	// CriuMs is the whole criu call as the launcher timed it.
+	CriuMs float64 `json:"criuMs"`
+}
+
+// String is the breakdown on one line, for logs.
+func (b Breakdown) String() string {
+	mib := func(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) }
+	return fmt.Sprintf("checks %.0f ms, criu exec %.0f ms, start-up and kernel probing %.0f ms, process tree %.0f ms, mappings %.0f ms, pages %.0f ms (%s MiB mapped, %s MiB read), threads and resume %.0f ms (checks beside the restore %.0f ms)",
+		b.ChecksMs, b.CriuExecMs, b.StartupMs, b.TreeMs, b.MappingsMs, b.PagesMs, mib(b.PagesMapped), mib(b.PagesRead), b.ResumeMs, b.GateMs)
+}
+
+// ParseRestoreLog fills the CRIU part of a breakdown from a restore log
+// written at level 3 or more; criuMs is the launcher's time for the whole
+// criu call. With several tasks the steps run from the first task's start
+// marker to the last task's end marker, and the bytes are summed.
+func ParseRestoreLog(log []byte, criuMs float64) Breakdown {
+	var (
+		b                                              = Breakdown{CriuMs: criuMs}
+		tree, restorer, pagesStart, pagesEnd, finished float64
+		last                                           float64
+		haveTree, haveRestorer                         bool
+		havePages, havePagesEnd                        bool
+	)
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		ts, msg, ok := logLine(sc.Text())
+		if !ok {
+			continue
+		}
+		last = ts
+		switch {
+		case strings.HasPrefix(msg, "Reading image tree"):
+			tree, haveTree = ts, true
+		case strings.Contains(msg, "Switched to the restorer"):
+			if !haveRestorer {
+				restorer, haveRestorer = ts, true
+			}
+		case strings.Contains(msg, "pages: restoring"):
+			if !havePages {
+				pagesStart, havePages = ts, true
+			}
+		case strings.HasPrefix(msg, "pages: mapped "), strings.HasPrefix(msg, "pages: read "):
+			// the patched restorer's "pages: mapped N bytes in M mappings,
+			// read K bytes" or "pages: read K bytes"
+			pagesEnd, havePagesEnd = ts, true
+			var mapped, maps, read int64
+			if _, err := fmt.Sscanf(msg, "pages: mapped %d bytes in %d mappings, read %d bytes", &mapped, &maps, &read); err == nil {
+				b.PagesMapped += mapped
+				b.PagesRead += read
+			} else if _, err := fmt.Sscanf(msg, "pages: read %d bytes", &read); err == nil {
+				b.PagesRead += read
+			}
+		case strings.HasPrefix(msg, "Restore finished successfully"):
+			finished = ts
+		}
+	}
+	if finished == 0 {
+		finished = last
+	}
+	if haveTree {
+		b.StartupMs = tree
+	}
+	if haveTree && haveRestorer {
+		b.TreeMs = restorer - tree
+	}
+	if haveRestorer && havePages {
+		b.MappingsMs = pagesStart - restorer
+	}
+	if havePages && havePagesEnd {
+		b.PagesMs = pagesEnd - pagesStart
+		b.ResumeMs = finished - pagesEnd
+	}
+	if criuMs > finished {
+		b.CriuExecMs = criuMs - finished
+	}
+	for _, f := range []*float64{&b.CriuExecMs, &b.StartupMs, &b.TreeMs, &b.MappingsMs, &b.PagesMs, &b.ResumeMs} {
+		*f = math.Round(*f*1000) / 1000
+	}
+	return b
+}
+
+// logLine splits "(00.052291) message" into milliseconds and message.
+func logLine(s string) (float64, string, bool) {
+	if len(s) < 3 || s[0] != '(' {
+		return 0, "", false
+	}
+	end := strings.IndexByte(s, ')')
+	if end < 0 {
+		return 0, "", false
+	}
+	sec, err := strconv.ParseFloat(strings.TrimSpace(s[1:end]), 64)
+	if err != nil {
+		return 0, "", false
+	}
+	msg := strings.TrimSpace(s[end+1:])
+	// "pie: 129: ..." and "129: ..." prefixes
+	msg = strings.TrimSpace(strings.TrimPrefix(msg, "pie:"))
+	if i := strings.Index(msg, ": "); i > 0 {
+		if _, err := strconv.Atoi(msg[:i]); err == nil {
+			msg = msg[i+2:]
+		}
+	}
+	return sec * 1000, msg, true
+}
