@@ -27,6 +27,9 @@ have iptables || need+=(iptables)
 have buildah || need+=(buildah)
 # chromium renders the benchmark's HTML report (bench test, make bench-png).
 have chromium || need+=(chromium)
+# jemalloc: e2e/pages_test.go preloads it to show that a process using it
+# is restored with its pages read, not mapped (docs/restore-speed.md).
+installed libjemalloc2 || need+=(libjemalloc2)
 
 if ((${#need[@]})); then
   echo "host-deps: installing ${need[*]}" >&2
