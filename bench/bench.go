@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/runner"
@@ -76,6 +77,11 @@ type App struct {
 	Variants []Variant
 	// Lazy runs the lazy-pages experiment (LazyPagesAB) on the default image.
 	Lazy bool
+	// Replicas, if > 0, runs that many containers of the default image side
+	// by side per start mode and sums their memory (see Replicas), after
+	// ReplicaRequests requests to each.
+	Replicas        int
+	ReplicaRequests int
 }
 
 // Variant is one row of an app's table.
@@ -148,6 +154,9 @@ type AppResult struct {
 	Paths  []string      `json:"paths"`
 	Builds []BuildResult `json:"builds"`
 	Rows   []Row         `json:"rows"`
+	// Replicas: the memory of App.Replicas containers side by side, per
+	// start mode (cold first).
+	Replicas []ReplicaRow `json:"replicas,omitempty"`
 	// Headline: medians of container start to first response.
 	ColdMs float64 `json:"coldMs"`
 	WarmMs float64 `json:"warmMs"`
@@ -204,6 +213,8 @@ type Row struct {
 	ReadyMs    float64 `json:"readyMs"`
 	LauncherMs float64 `json:"launcherMs,omitempty"`
 	Latency    Latency `json:"latency"`
+	// Breakdown: the median of each step over the starts that have one.
+	Breakdown *checkpoint.Breakdown `json:"breakdown,omitempty"`
 	// VsDefault is this row's first-response time over the default
 	// restored row's, paired by round (PairedRatio; lower is better);
 	// ColdOver is the cold row's ReadyMs over this one's.
@@ -229,7 +240,9 @@ type Start struct {
 	Latency    Latency `json:"latency"`
 	Errors     int     `json:"errors"`
 	Error      string  `json:"error,omitempty"`
-	latency    []float64
+	// Breakdown is where the restore's time went (the launcher's line).
+	Breakdown *checkpoint.Breakdown `json:"breakdown,omitempty"`
+	latency   []float64
 }
 
 // Run builds the images and measures every row. It returns what it has
@@ -379,6 +392,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			}
 			st.res.Rows = append(st.res.Rows, lr...)
 		}
+		if st.app.Replicas > 0 && runErr == nil {
+			cfg.Logf("%s: %d replicas side by side", st.app.Name, st.app.Replicas)
+			st.res.Replicas = Replicas(ctx, ReplicaConfig{
+				Image: st.images[DefaultVariant], CacheDir: cache, Runtime: cfg.Runtime,
+				Port: st.app.Build.Port, Probe: st.app.Probe, Paths: st.app.Paths,
+				N: st.app.Replicas, Requests: st.app.ReplicaRequests, Logf: cfg.Logf,
+			})
+		}
 		finish(st.res, cfg.SteadyFrom)
 		res.Apps[i] = *st.res
 	}
@@ -414,6 +435,7 @@ func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache strin
 	s := Start{
 		Mode: m.Mode, Reason: m.Reason, ReadyMs: m.ReadyMs, LauncherMs: m.LauncherMs,
 		Latency: Summarize(m.LatencyMs, cfg.SteadyFrom), Errors: m.Errors, latency: m.LatencyMs,
+		Breakdown: m.Breakdown,
 	}
 	s.Latency.SteadyFresh = Median(m.FreshMs)
 	want := "restored"
@@ -464,6 +486,7 @@ func finish(a *AppResult, steadyFrom int) {
 		}
 		r.ReadyMs = Median(ready)
 		r.LauncherMs = Median(launch)
+		r.Breakdown = medianBreakdown(ok)
 		r.Latency = MedianLatency(lats)
 		if len(series) > 0 { // (results read back from JSON keep theirs)
 			r.SeriesMs = MedianSeries(series)
@@ -502,6 +525,40 @@ func finish(a *AppResult, steadyFrom int) {
 	if def != nil && cold != nil {
 		a.ColdMs, a.WarmMs = cold.ReadyMs, def.ReadyMs
 		a.Ratio = Ratio(cold.ReadyMs, def.ReadyMs)
+	}
+}
+
+// medianBreakdown is the median of each step of the starts' breakdowns
+// (nil if none has one).
+func medianBreakdown(starts []Start) *checkpoint.Breakdown {
+	var bds []*checkpoint.Breakdown
+	for _, s := range starts {
+		if s.Breakdown != nil {
+			bds = append(bds, s.Breakdown)
+		}
+	}
+	if len(bds) == 0 {
+		return nil
+	}
+	med := func(f func(*checkpoint.Breakdown) float64) float64 {
+		v := make([]float64, len(bds))
+		for i, b := range bds {
+			v[i] = f(b)
+		}
+		return Median(v)
+	}
+	return &checkpoint.Breakdown{
+		ChecksMs:    med(func(b *checkpoint.Breakdown) float64 { return b.ChecksMs }),
+		CriuExecMs:  med(func(b *checkpoint.Breakdown) float64 { return b.CriuExecMs }),
+		StartupMs:   med(func(b *checkpoint.Breakdown) float64 { return b.StartupMs }),
+		TreeMs:      med(func(b *checkpoint.Breakdown) float64 { return b.TreeMs }),
+		MappingsMs:  med(func(b *checkpoint.Breakdown) float64 { return b.MappingsMs }),
+		PagesMs:     med(func(b *checkpoint.Breakdown) float64 { return b.PagesMs }),
+		PagesMapped: int64(med(func(b *checkpoint.Breakdown) float64 { return float64(b.PagesMapped) })),
+		PagesRead:   int64(med(func(b *checkpoint.Breakdown) float64 { return float64(b.PagesRead) })),
+		ResumeMs:    med(func(b *checkpoint.Breakdown) float64 { return b.ResumeMs }),
+		GateMs:      med(func(b *checkpoint.Breakdown) float64 { return b.GateMs }),
+		CriuMs:      med(func(b *checkpoint.Breakdown) float64 { return b.CriuMs }),
 	}
 }
 

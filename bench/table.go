@@ -80,11 +80,82 @@ func AppTable(a *AppResult, set Settings) string {
 	}
 	tw.Flush()
 	b.WriteString("(* median over rounds of this row's first response / the default's in the same round)\n")
+	b.WriteString(BreakdownTable(a))
+	b.WriteString(ReplicaTable(a))
 	for i := range a.Rows {
 		if r := &a.Rows[i]; r.Desc != "" {
 			fmt.Fprintf(&b, "(%s: %s)\n", r.Name, r.Desc)
 		}
 	}
+	return b.String()
+}
+
+// BreakdownTable renders where the restores' time went, per restored row
+// (medians of the launcher's breakdowns), or "" when no row has one.
+func BreakdownTable(a *AppResult) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	n := 0
+	for i := range a.Rows {
+		r := &a.Rows[i]
+		bd := r.Breakdown
+		if bd == nil || r.Skipped != "" {
+			continue
+		}
+		if n == 0 {
+			fmt.Fprintf(tw, "restore breakdown (ms)	checks	criu exec	start-up	tree	mappings	pages	mapped MiB	read MiB	resume	beside	launcher	\n")
+		}
+		n++
+		name := r.Name
+		if r.ColdCache {
+			name += " [page cache dropped]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t\n", name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs),
+			num(bd.TreeMs), num(bd.MappingsMs), num(bd.PagesMs), float64(bd.PagesMapped)/(1<<20), float64(bd.PagesRead)/(1<<20),
+			num(bd.ResumeMs), num(bd.GateMs), num(r.LauncherMs))
+	}
+	if n == 0 {
+		return ""
+	}
+	tw.Flush()
+	b.WriteString("(checks: the launcher's before criu; criu exec: starting criu and its RPC; start-up: criu's kernel probing; tree: files, sockets, forking;\n mappings: placing the areas; pages: mapping or reading the pages image; resume: threads, network unlock, resume, of which \"beside\" the launcher's checks)\n")
+	return b.String()
+}
+
+// ReplicaTable renders the replicas' memory, each mode against cold and
+// against stock read, or "" when the app ran no replicas.
+func ReplicaTable(a *AppResult) string {
+	if len(a.Replicas) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	ref := map[string]float64{}
+	for _, r := range a.Replicas {
+		if r.Error == "" {
+			ref[r.Name] = float64(r.PSSKiB)
+		}
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%d replicas side by side\tPSS sum\tvs cold\tvs stock read\tRSS sum\tper replica PSS\t\n", len(a.Replicas[0].PerReplica))
+	for _, r := range a.Replicas {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\tfailed: %s\t\t\t\t\t\n", r.Name, r.Error)
+			continue
+		}
+		pct := func(ref float64) string {
+			if ref == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f%%", 100*float64(r.PSSKiB)/ref)
+		}
+		var per []string
+		for _, p := range r.PerReplica {
+			per = append(per, fmt.Sprintf("%.0f", float64(p)/1024))
+		}
+		fmt.Fprintf(tw, "%s\t%.1f MiB\t%s\t%s\t%.1f MiB\t%s MiB\t\n", r.Name, float64(r.PSSKiB)/1024, pct(ref["cold"]), pct(ref["stock read"]),
+			float64(r.RSSKiB)/1024, strings.Join(per, ", "))
+	}
+	tw.Flush()
 	return b.String()
 }
 

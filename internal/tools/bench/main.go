@@ -45,6 +45,7 @@ func main() {
 	variants := flag.Bool("variants", true, "also measure the variants (build flags, launcher knobs, page cache, lazy pages)")
 	noDrop := flag.Bool("no-drop-caches", false, "skip the rows that drop the page cache")
 	verbose := flag.Bool("v", false, "show the applications' output during builds")
+	replicas := flag.Int("replicas", 4, "Tomcat containers side by side per start mode for the memory figure (0: skip)")
 	from := flag.String("from", "", "measure nothing: read this results.json, recompute and print the table and the headlines, write report.html next to it")
 	flag.Parse()
 	if *from != "" {
@@ -79,7 +80,7 @@ func main() {
 		case "hello":
 			cfg.Apps = append(cfg.Apps, helloApp(*helloBase, abs(*helloJar), *variants))
 		case "tomcat":
-			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants))
+			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants, *replicas))
 		default:
 			fatal(fmt.Errorf("unknown app %q (want hello, tomcat)", name))
 		}
@@ -145,6 +146,14 @@ func headlines(res *bench.Results) {
 	fmt.Println(strings.Join(heads, "\n"))
 }
 
+// stockRead is CRIU's own restore of the pages (read into fresh anonymous
+// memory), the default before direct-mapped restores.
+var stockRead = bench.Variant{Name: "stock read", Note: "CRAC_PAGES=read: CRIU reads the pages image into fresh memory (upstream CRIU's way)", RunEnv: []string{"CRAC_PAGES=read"}}
+
+// noBreakdown measures what the breakdown costs: criu logs at level 2 and
+// the launcher prints no breakdown.
+var noBreakdown = bench.Variant{Name: "no breakdown", Note: "CRAC_BREAKDOWN=0: criu logs at level 2 (warnings), no breakdown line", RunEnv: []string{"CRAC_BREAKDOWN=0"}}
+
 func helloApp(base, jar string, variants bool) bench.App {
 	a := bench.App{
 		Name: "hello",
@@ -163,12 +172,14 @@ func helloApp(base, jar string, variants bool) bench.App {
 		Paths: []string{"/work?n=32", "/"},
 		Variants: []bench.Variant{
 			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: the JVM starts from scratch", Cold: true},
-			{Name: bench.DefaultVariant, Note: "the default build and launcher"},
+			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped (direct map)"},
+			stockRead,
 		},
 	}
 	if variants {
 		a.Variants = append(a.Variants,
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
+			noBreakdown,
 			bench.Variant{Name: "no GC before dump", Note: "--no-gc: no GC.run, no trim_native_heap, no settle before the dump", NoGC: true},
 			bench.Variant{Name: "settle 1.5 s", Note: "--settle 1.5s: the former pause between the pre-dump GC and the dump", Settle: 1500 * time.Millisecond},
 		)
@@ -176,7 +187,7 @@ func helloApp(base, jar string, variants bool) bench.App {
 	return a
 }
 
-func tomcatApp(ctx context.Context, base, workDir string, variants bool) bench.App {
+func tomcatApp(ctx context.Context, base, workDir string, variants bool, replicas int) bench.App {
 	pages, err := readPages("examples/tomcat/pages.txt")
 	if err != nil {
 		fatal(err)
@@ -193,14 +204,18 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool) bench.A
 		Paths: pages,
 		Variants: []bench.Variant{
 			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: Tomcat starts from scratch", Cold: true},
-			{Name: bench.DefaultVariant, Note: "the default build and launcher"},
+			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped (direct map)"},
+			stockRead,
 		},
-		Lazy: variants,
+		Lazy:            variants,
+		Replicas:        replicas,
+		ReplicaRequests: 1000,
 	}
 	if variants {
 		a.Variants = append(a.Variants,
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
-			bench.Variant{Name: "criu debug log", Note: "CRAC_DEBUG=1: criu logs at level 4 (the former default) instead of 2", RunEnv: []string{"CRAC_DEBUG=1"}},
+			bench.Variant{Name: "criu debug log", Note: "CRAC_DEBUG=1: criu logs at level 4 instead of 3 (the breakdown's)", RunEnv: []string{"CRAC_DEBUG=1"}},
+			noBreakdown,
 			bench.Variant{Name: "no GC before dump", Note: "--no-gc: no GC.run, no trim_native_heap, no settle before the dump", NoGC: true},
 			bench.Variant{Name: "settle 1.5 s", Note: "--settle 1.5s: the former pause between the pre-dump GC and the dump", Settle: 1500 * time.Millisecond},
 			bench.Variant{Name: "SerialGC", Note: "-XX:+UseSerialGC instead of G1 (no G1 remembered sets, fewer GC threads)", BuildEnv: []string{"JAVA_TOOL_OPTIONS=-XX:+UseSerialGC"}},
@@ -209,6 +224,7 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool) bench.A
 			bench.Variant{Name: "restored", Note: "the default, after dropping the page cache (a node that has the image on disk but not in memory)", ColdCache: true},
 			bench.Variant{Name: "prefetch on", Note: "CRAC_PREFETCH=on: read the CRIU bundle and the JVM's mapped files into the page cache during the restore, after dropping the page cache", RunEnv: []string{"CRAC_PREFETCH=on"}, ColdCache: true},
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before, after dropping the page cache", RunEnv: []string{"CRAC_VERIFY=before"}, ColdCache: true},
+			bench.Variant{Name: stockRead.Name, Note: stockRead.Note + ", after dropping the page cache", RunEnv: stockRead.RunEnv, ColdCache: true},
 		)
 		web, err := productionWebXML(ctx, base, workDir)
 		if err != nil {
