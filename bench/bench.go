@@ -559,6 +559,7 @@ func medianBreakdown(starts []Start) *checkpoint.Breakdown {
 		ResumeMs:    med(func(b *checkpoint.Breakdown) float64 { return b.ResumeMs }),
 		GateMs:      med(func(b *checkpoint.Breakdown) float64 { return b.GateMs }),
 		CriuMs:      med(func(b *checkpoint.Breakdown) float64 { return b.CriuMs }),
+		NotifyMs:    med(func(b *checkpoint.Breakdown) float64 { return b.NotifyMs }),
 	}
 }
 

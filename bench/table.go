@@ -110,15 +110,15 @@ func BreakdownTable(a *AppResult) string {
 		if r.ColdCache {
 			name += " [page cache dropped]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t\n", name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t\n", name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs),
 			num(bd.TreeMs), num(bd.MappingsMs), num(bd.PagesMs), float64(bd.PagesMapped)/(1<<20), float64(bd.PagesRead)/(1<<20),
-			num(bd.ResumeMs), num(bd.GateMs), num(r.LauncherMs))
+			num(bd.ResumeMs), num(bd.GateMs), num(bd.NotifyMs), num(r.LauncherMs))
 	}
 	if n == 0 {
 		return ""
 	}
 	tw.Flush()
-	b.WriteString("(checks: the launcher's before criu; criu exec: starting criu and its RPC; start-up: criu's kernel probing; tree: files, sockets, forking;\n mappings: placing the areas; pages: mapping or reading the pages image; resume: threads, network unlock, resume, of which \"beside\" the launcher's checks)\n")
+	b.WriteString("(checks: the launcher's before criu; criu exec: starting criu and its RPC; start-up: criu's kernel probing; tree: files, sockets, forking;\n mappings: placing the areas; pages: mapping or reading the pages image; resume: threads, network unlock, resume, of which \"beside\" the launcher's checks;\n afterRestore: the org.crac notification after criu, while the JVM already serves; launcher: its \"restored in\")\n")
 	return b.String()
 }
 

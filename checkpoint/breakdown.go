@@ -38,13 +38,16 @@ type Breakdown struct {
 	GateMs   float64 `json:"gateMs"`
 	// CriuMs is the whole criu call as the launcher timed it.
 	CriuMs float64 `json:"criuMs"`
+	// NotifyMs: after criu, the restored JVM's org.crac Resources'
+	// afterRestore through the agent (the JVM serves meanwhile).
+	NotifyMs float64 `json:"notifyMs"`
 }
 
 // String is the breakdown on one line, for logs.
 func (b Breakdown) String() string {
 	mib := func(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) }
-	return fmt.Sprintf("checks %.0f ms, criu exec %.0f ms, start-up and kernel probing %.0f ms, process tree %.0f ms, mappings %.0f ms, pages %.0f ms (%s MiB mapped, %s MiB read), threads and resume %.0f ms (checks beside the restore %.0f ms)",
-		b.ChecksMs, b.CriuExecMs, b.StartupMs, b.TreeMs, b.MappingsMs, b.PagesMs, mib(b.PagesMapped), mib(b.PagesRead), b.ResumeMs, b.GateMs)
+	return fmt.Sprintf("checks %.0f ms, criu exec %.0f ms, start-up and kernel probing %.0f ms, process tree %.0f ms, mappings %.0f ms, pages %.0f ms (%s MiB mapped, %s MiB read), threads and resume %.0f ms (checks beside the restore %.0f ms), afterRestore %.0f ms",
+		b.ChecksMs, b.CriuExecMs, b.StartupMs, b.TreeMs, b.MappingsMs, b.PagesMs, mib(b.PagesMapped), mib(b.PagesRead), b.ResumeMs, b.GateMs, b.NotifyMs)
 }
 
 // ParseRestoreLog fills the CRIU part of a breakdown from a restore log

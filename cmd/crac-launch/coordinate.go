@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/crac-build/crac-build/agent"
 	"github.com/crac-build/crac-build/launcher"
@@ -24,7 +25,12 @@ func restore(plan *launcher.Plan, env []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := launcher.NotifyRestored(context.Background(), plan, env); err != nil {
+	t0 := time.Now()
+	_, err = launcher.NotifyRestored(context.Background(), plan, env)
+	if plan.Breakdown != nil {
+		plan.Breakdown.NotifyMs = float64(time.Since(t0).Microseconds()) / 1000
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "crac-launch: afterRestore failed: %v\n", err)
 		if launcher.KeepAfterRestoreError(plan) {
 			fmt.Fprintln(os.Stderr, "crac-launch: keeping the restored JVM (the image's policy on a failed afterRestore is \"continue\")")
