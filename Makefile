@@ -97,9 +97,11 @@ BENCH_FLAGS ?=
 .PHONY: bench bench-png
 bench: deps all criu base base-tomcat hello
 	@mkdir -p $(BENCH_DIR)
+	CRIU_LEAN=0 bash scripts/criu-bundle.sh build/criu-full
 	set -o pipefail; $(GO) run ./internal/tools/bench -out $(BENCH_DIR) -rounds $(BENCH_ROUNDS) \
 	  -hello-base $(BASE_IMAGE) -tomcat-base $(TOMCAT_BASE_IMAGE) -hello-jar $(HELLO_JAR) \
-	  -criu-bundle $(CRIU_BUNDLE_DIR) -launcher bin/crac-launch $(BENCH_FLAGS) | tee $(BENCH_DIR)/bench.txt
+	  -criu-bundle $(CRIU_BUNDLE_DIR) -criu-bundle-full build/criu-full \
+	  -launcher bin/crac-launch $(BENCH_FLAGS) | tee $(BENCH_DIR)/bench.txt
 
 # The report as headless Chromium renders it (installs Debian's chromium).
 bench-png:

@@ -99,6 +99,9 @@ type Variant struct {
 	Settle time.Duration `json:"settle,omitempty"`
 	// Adds are extra files for the build (e.g. a configuration).
 	Adds []builder.Add `json:"adds,omitempty"`
+	// CriuBundle, if set, replaces the benchmark's CRIU bundle in this
+	// row's image (it travels in the image and restores it).
+	CriuBundle string `json:"criuBundle,omitempty"`
 	// RunEnv is added to the container's environment (launcher knobs).
 	RunEnv []string `json:"runEnv,omitempty"`
 	// ColdCache drops the page cache before each start.
@@ -116,7 +119,7 @@ const DefaultVariant = "restored"
 const ColdVariant = "cold"
 
 func (v Variant) buildKey() string {
-	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v", v.NoGC, v.Settle, v.Adds)
+	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s", v.NoGC, v.Settle, v.Adds, v.CriuBundle)
 }
 
 // Results of a run (results.json).
@@ -570,6 +573,9 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 	o.CacheDir = cache
 	o.Runtime = cfg.Runtime
 	o.CriuBundle, o.Launcher, o.Version = cfg.CriuBundle, cfg.Launcher, cfg.Version
+	if v.CriuBundle != "" {
+		o.CriuBundle = v.CriuBundle
+	}
 	o.Env = mergeToolOptions(o.Env, v.BuildEnv)
 	o.NoGC = o.NoGC || v.NoGC
 	if v.Settle > 0 {

@@ -59,6 +59,10 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 WRAPPER_SRC="$SCRIPT_DIR/criu-wrapper.c"
 PATCH_DIR="$SCRIPT_DIR/criu-patches"
 FROM=${CRIU_FROM:-source}
+# CRIU_LEAN=1 (default) builds without TLS for the page server and without
+# nftables network locking, features crac-build never uses: 7 shared objects
+# instead of 22, half the start-up time (patch 0002). CRIU_LEAN=0: all of them.
+LEAN=${CRIU_LEAN:-1}
 
 OUT=${1:-$REPO_ROOT/build/criu}
 MIN_VERSION=${CRIU_MIN_VERSION:-4.2}
@@ -94,7 +98,7 @@ ensure_host_tools() {
 		local p
 		for p in make patch pkg-config xz-utils libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 			python3-protobuf libprotobuf-dev libnl-3-dev libnet1-dev libcap-dev libbsd-dev \
-			libnftables-dev libgnutls28-dev libaio-dev uuid-dev; do
+			libaio-dev uuid-dev $([ "$LEAN" = 0 ] && echo libnftables-dev libgnutls28-dev); do
 			dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 		done
 	fi
@@ -112,7 +116,7 @@ ensure_host_tools() {
 inputs_hash() {
 	{
 		cat "${BASH_SOURCE[0]}" "$WRAPPER_SRC"
-		printf '%s\n' "$FROM" "$MIN_VERSION" "$SUITE" "$MIRROR"
+		printf '%s\n' "$FROM" "$LEAN" "$MIN_VERSION" "$SUITE" "$MIRROR"
 		[ "$FROM" != source ] || cat "$PATCH_DIR"/*.patch
 	} | sha256sum | cut -d' ' -f1
 }
@@ -398,8 +402,10 @@ build_source() {
 		log "applying $(basename "$p")"
 		patch -d "$src" -p1 --forward --batch --quiet <"$p" >&2 || die "patch $p does not apply to criu $SRC_VERSION"
 	done
-	log "building criu $SRC_VERSION (make -C $src criu; log in $STAGE/make.log)"
-	if ! make -C "$src" -j"$(nproc)" criu >"$STAGE/make.log" 2>&1; then
+	local flags=()
+	[ "$LEAN" = 0 ] || flags=(NO_GNUTLS=1 NO_NFTABLES=1)
+	log "building criu $SRC_VERSION (make -C $src ${flags[*]} criu; log in $STAGE/make.log)"
+	if ! make -C "$src" -j"$(nproc)" "${flags[@]}" criu >"$STAGE/make.log" 2>&1; then
 		tail -n 40 "$STAGE/make.log" >&2
 		die "building criu $SRC_VERSION failed"
 	fi
@@ -452,6 +458,7 @@ build() {
 		{
 			printf 'criu-source=%s\n' "$SRC_DEB_VERSION"
 			printf 'patches=%s\n' "$(cd "$PATCH_DIR" && ls -- *.patch | tr '\n' ' ' | sed 's/ $//')"
+			printf 'lean=%s\n' "$LEAN"
 			sort -u "$STAGE/PACKAGES"
 		} >"$tmp_out/PACKAGES"
 	else

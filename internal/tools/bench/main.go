@@ -41,6 +41,7 @@ func main() {
 	tomcatBase := flag.String("tomcat-base", "oci-layout:build/base-tomcat10:tomcat10", "base image with Tomcat 10 (make base-tomcat)")
 	helloJar := flag.String("hello-jar", "examples/hello/build/hello.jar", "examples/hello's jar")
 	criu := flag.String("criu-bundle", "build/criu", "CRIU bundle")
+	criuFull := flag.String("criu-bundle-full", "", "a CRIU bundle built with every optional library (CRIU_LEAN=0 make criu), for the row that compares it with the default lean one; empty: no such row")
 	launcher := flag.String("launcher", "bin/crac-launch", "crac-launch binary")
 	variants := flag.Bool("variants", true, "also measure the variants (build flags, launcher knobs, page cache, lazy pages)")
 	noDrop := flag.Bool("no-drop-caches", false, "skip the rows that drop the page cache")
@@ -83,6 +84,16 @@ func main() {
 			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants, *replicas))
 		default:
 			fatal(fmt.Errorf("unknown app %q (want hello, tomcat)", name))
+		}
+	}
+	if *criuFull != "" {
+		// Both applications: the lean bundle (the default) against one
+		// with every optional library, whose loading is criu's start-up.
+		for i := range cfg.Apps {
+			cfg.Apps[i].Variants = append(cfg.Apps[i].Variants, bench.Variant{
+				Name: "criu with all libraries", CriuBundle: abs(*criuFull),
+				Note: "CRIU_LEAN=0: criu built with gnutls and nftables (22 shared objects to load instead of 7)",
+			})
 		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
