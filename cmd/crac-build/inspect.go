@@ -68,6 +68,7 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			fmt.Fprintf(tw, "user\troot\n")
 		}
 		fmt.Fprintf(tw, "restore needs\t%s\n", strings.Join(info.RequiredCapabilities, ","))
+		fmt.Fprintf(tw, "pages\t%s\n", pagesLine(info.Metadata))
 		fmt.Fprintf(tw, "CPU features\t%d instruction-set features, all needed on the restoring CPU:\n", len(info.CPUFeatures))
 		for _, line := range wrapWords(info.CPUFeatures, 72) {
 			fmt.Fprintf(tw, "\t  %s\n", line)
@@ -182,5 +183,17 @@ func writeJVM(w io.Writer, info *inspect.Info) {
 			mem += " (no limit: the build host's)"
 		}
 		fmt.Fprintf(w, "limits\t%s, memory %s; when a container's differ: %s\n", cpus, mem, info.OnLimitsChange)
+	}
+}
+
+// pagesLine says how a restore brings the checkpoint's pages back.
+func pagesLine(m *contract.Metadata) string {
+	switch {
+	case m == nil || m.Pages == nil:
+		return "read (built before direct-mapped restores)"
+	case m.Pages.Map:
+		return "mapped from the pages image (CRAC_PAGES=read reads them)"
+	default:
+		return "read: " + m.Pages.Reason
 	}
 }
