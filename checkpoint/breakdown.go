@@ -9,8 +9,9 @@ import (
 	"strings"
 )
 
-// Breakdown is where a restore's time went, from CRIU's own log (level 3,
-// info, or more) and the launcher's clocks. Every duration is in
+// Breakdown is where a restore's time went, from CRIU's own log (the
+// bundle's patched CRIU writes timing markers at warning level, in the log at
+// its default level) and the launcher's clocks. Every duration is in
 // milliseconds; a step whose markers are missing from the log is 0.
 type Breakdown struct {
 	// Checks: the launcher's checks before it started criu.
@@ -50,8 +51,11 @@ func (b Breakdown) String() string {
 		b.ChecksMs, b.CriuExecMs, b.StartupMs, b.TreeMs, b.MappingsMs, b.PagesMs, mib(b.PagesMapped), mib(b.PagesRead), b.ResumeMs, b.GateMs, b.NotifyMs)
 }
 
-// ParseRestoreLog fills the CRIU part of a breakdown from a restore log
-// written at level 3 or more; criuMs is the launcher's time for the whole
+// timingMarker starts the patched CRIU's timing lines.
+const timingMarker = "crac-build: timing: "
+
+// ParseRestoreLog fills the CRIU part of a breakdown from a restore log;
+// criuMs is the launcher's time for the whole
 // criu call. With several tasks the steps run from the first task's start
 // marker to the last task's end marker, and the bytes are summed.
 func ParseRestoreLog(log []byte, criuMs float64) Breakdown {
@@ -70,20 +74,28 @@ func ParseRestoreLog(log []byte, criuMs float64) Breakdown {
 			continue
 		}
 		last = ts
+		// The patched CRIU's markers are warnings ("crac-build: timing:
+		// ..."), in the log at every level; at level 3 and more CRIU's own
+		// info lines mark the same points.
+		if i := strings.Index(msg, timingMarker); i >= 0 {
+			msg = msg[i+len(timingMarker):]
+		}
 		switch {
-		case strings.HasPrefix(msg, "Reading image tree"):
-			tree, haveTree = ts, true
-		case strings.Contains(msg, "Switched to the restorer"):
+		case msg == "tree", strings.HasPrefix(msg, "Reading image tree"):
+			if !haveTree {
+				tree, haveTree = ts, true
+			}
+		case msg == "restorer", strings.HasPrefix(msg, "Switched to the restorer"):
 			if !haveRestorer {
 				restorer, haveRestorer = ts, true
 			}
-		case strings.Contains(msg, "pages: restoring"):
+		case strings.HasPrefix(msg, "pages: restoring"):
 			if !havePages {
 				pagesStart, havePages = ts, true
 			}
 		case strings.HasPrefix(msg, "pages: mapped "), strings.HasPrefix(msg, "pages: read "):
-			// the patched restorer's "pages: mapped N bytes in M mappings,
-			// read K bytes" or "pages: read K bytes"
+			// "pages: mapped N bytes in M mappings, read K bytes" or
+			// "pages: read K bytes"
 			pagesEnd, havePagesEnd = ts, true
 			var mapped, maps, read int64
 			if _, err := fmt.Sscanf(msg, "pages: mapped %d bytes in %d mappings, read %d bytes", &mapped, &maps, &read); err == nil {
@@ -92,8 +104,10 @@ func ParseRestoreLog(log []byte, criuMs float64) Breakdown {
 			} else if _, err := fmt.Sscanf(msg, "pages: read %d bytes", &read); err == nil {
 				b.PagesRead += read
 			}
-		case strings.HasPrefix(msg, "Restore finished successfully"):
-			finished = ts
+		case msg == "finished", strings.HasPrefix(msg, "Restore finished successfully"):
+			if finished == 0 {
+				finished = ts
+			}
 		}
 	}
 	if finished == 0 {

@@ -564,7 +564,15 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		// Read by the bundle's patched criu (scripts/criu-patches); the
 		// cold command and the restored JVM never see it (the JVM keeps
 		// the environment it had at the checkpoint).
-		os.Setenv(envCriuMmapPages, "1")
+		// "populate" fills the page tables at once (MAP_POPULATE): the
+		// JVM's first work after the restore then takes no page fault to
+		// read a page (Tomcat, 6 interleaved restores: first response 344
+		// vs 382 ms, afterRestore 46 vs 120 ms; the pages step 54 vs 8 ms).
+		v := "populate"
+		if os.Getenv(contract.EnvPages) == contract.PagesMapLazy {
+			v = "1"
+		}
+		os.Setenv(envCriuMmapPages, v)
 		defer os.Unsetenv(envCriuMmapPages)
 	}
 	if p.TimeNS != nil {
@@ -579,8 +587,6 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 	gate, logLevel := p.verify, restoreLogLevel()
 	var gateTook time.Duration
 	if bd != nil {
-		// The breakdown's markers are info lines (level 3).
-		logLevel = max(logLevel, 3)
 		if gate != nil {
 			gate = func() error {
 				t0 := time.Now()
@@ -637,7 +643,7 @@ const envCriuMmapPages = "CRIU_MMAP_PAGE_IMAGE"
 // checkpoint allows it (contract.Pages), unless CRAC_PAGES says otherwise.
 func pagesMapped(m *contract.Metadata, mode string) bool {
 	switch mode {
-	case contract.PagesMap:
+	case contract.PagesMap, contract.PagesMapLazy:
 		return true
 	case contract.PagesRead:
 		return false
