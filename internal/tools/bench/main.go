@@ -164,6 +164,9 @@ var stockRead = bench.Variant{Name: "stock read", Note: "CRAC_PAGES=read: CRIU r
 // mapLazy maps the pages without filling the page tables (the first way).
 var mapLazy = bench.Variant{Name: "map without populate", Note: "CRAC_PAGES=map-lazy: the pages image mapped, page tables filled as the JVM touches pages (no MAP_POPULATE)", RunEnv: []string{"CRAC_PAGES=map-lazy"}}
 
+// mapCopy maps with MAP_POPULATE: every page copied at once.
+var mapCopy = bench.Variant{Name: "map, copy at once", Note: "CRAC_PAGES=map-copy: the pages image mapped with MAP_POPULATE, which copies every page during the restore (nothing stays shared)", RunEnv: []string{"CRAC_PAGES=map-copy"}}
+
 // noBreakdown measures what the breakdown costs: criu logs at level 2 and
 // the launcher prints no breakdown.
 var noBreakdown = bench.Variant{Name: "no breakdown", Note: "CRAC_BREAKDOWN=0: no breakdown line (its markers are in criu's default log level: it should cost nothing)", RunEnv: []string{"CRAC_BREAKDOWN=0"}}
@@ -189,6 +192,7 @@ func helloApp(base, jar string, variants bool) bench.App {
 			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped (direct map)"},
 			stockRead,
 			mapLazy,
+			mapCopy,
 		},
 	}
 	if variants {
@@ -222,6 +226,7 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped (direct map)"},
 			stockRead,
 			mapLazy,
+			mapCopy,
 		},
 		Lazy:            variants,
 		Replicas:        replicas,
