@@ -68,6 +68,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Results, error) {
 				s.Mode, s.Reason, s.ReadyMs, s.LauncherMs = m.Mode, m.Reason, m.ReadyMs, m.LauncherMs
 				s.Latency, s.Errors, s.latency = Summarize(m.LatencyMs, steady), m.Errors, m.LatencyMs
 				s.Latency.SteadyFresh = Median(m.FreshMs)
+				s.Breakdown = m.Breakdown
 				if want := map[bool]string{true: "cold", false: "restored"}[row.Cold]; m.Mode != want {
 					s.Error = fmt.Sprintf("started %q, want %q (%s)", m.Mode, want, m.Reason)
 				}

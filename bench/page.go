@@ -85,6 +85,27 @@ func appSections(a *AppResult, set Settings) []report.Section {
 	if len(bars) > 0 {
 		main.Charts = append(main.Charts, report.Chart{Title: a.Name + ": container start → first response (median)", Bars: bars, Unit: "ms"})
 	}
+	if bt := breakdownTable(a); bt != nil {
+		main.Tables = append(main.Tables, *bt)
+	}
+	if len(a.Replicas) > 0 {
+		rt := report.Table{
+			Caption: fmt.Sprintf("Memory of %d containers side by side, after the same requests to each (PSS summed over their processes)", len(a.Replicas[0].PerReplica)),
+			Header:  []string{"start", "PSS sum", "RSS sum", "per replica PSS (MiB)"},
+		}
+		for _, r := range a.Replicas {
+			if r.Error != "" {
+				rt.Rows = append(rt.Rows, []string{r.Name, "failed: " + r.Error, "", ""})
+				continue
+			}
+			var per []string
+			for _, p := range r.PerReplica {
+				per = append(per, fmt.Sprintf("%.0f", float64(p)/1024))
+			}
+			rt.Rows = append(rt.Rows, []string{r.Name, fmt.Sprintf("%.1f MiB", float64(r.PSSKiB)/1024), fmt.Sprintf("%.1f MiB", float64(r.RSSKiB)/1024), strings.Join(per, ", ")})
+		}
+		main.Tables = append(main.Tables, rt)
+	}
 	secs := []report.Section{main}
 
 	if len(a.Rows) > 2 {
@@ -154,4 +175,31 @@ func rowLabel(r *Row) string {
 		return r.Name + " (page cache dropped)"
 	}
 	return r.Name
+}
+
+// breakdownTable is where the restores' time went, per restored row
+// (medians of the launcher's breakdowns), or nil when no row has one.
+func breakdownTable(a *AppResult) *report.Table {
+	t := report.Table{
+		Caption: "Where a restore's time goes (ms, medians; see docs/restore-speed.md)",
+		Header:  []string{"row", "checks", "criu exec", "start-up", "process tree", "mappings", "pages", "mapped / read MiB", "resume", "afterRestore", "launcher"},
+	}
+	for i := range a.Rows {
+		r := &a.Rows[i]
+		bd := r.Breakdown
+		if bd == nil || r.Skipped != "" {
+			continue
+		}
+		name := r.Name
+		if r.ColdCache {
+			name += " [page cache dropped]"
+		}
+		t.Rows = append(t.Rows, []string{name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs), num(bd.TreeMs), num(bd.MappingsMs),
+			num(bd.PagesMs), fmt.Sprintf("%.1f / %.1f", float64(bd.PagesMapped)/(1<<20), float64(bd.PagesRead)/(1<<20)),
+			num(bd.ResumeMs), num(bd.NotifyMs), num(r.LauncherMs)})
+	}
+	if len(t.Rows) == 0 {
+		return nil
+	}
+	return &t
 }

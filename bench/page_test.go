@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/report"
 )
 
@@ -25,12 +26,42 @@ func testResults() *Results {
 			Split: Split{Total: 20000, AppStart: 5000, Warmup: 9000}}},
 		Rows: []Row{
 			{Variant: Variant{Name: ColdVariant, Cold: true}, Build: "img", Starts: []Start{st(3000, 400, 2), st(3100, 380, 2)}},
-			{Variant: Variant{Name: DefaultVariant}, Build: "img", Starts: []Start{st(150, 3, 1.5), st(160, 3, 1.5)}},
+			{Variant: Variant{Name: DefaultVariant}, Build: "img", Starts: []Start{
+				withBreakdown(st(150, 3, 1.5), checkpoint.Breakdown{PagesMs: 4, PagesMapped: 80 << 20, NotifyMs: 30}),
+				withBreakdown(st(160, 3, 1.5), checkpoint.Breakdown{PagesMs: 6, PagesMapped: 80 << 20, NotifyMs: 40}),
+			}},
 			{Variant: Variant{Name: "prefetch off", ColdCache: true, Note: "CRAC_PREFETCH=off"}, Build: "img", Starts: []Start{st(400, 5, 1.5)}},
 			{Variant: Variant{Name: "lazy"}, Skipped: "no uffd"},
 		}}
 	finish(&a, 100)
 	return &Results{Settings: Settings{Rounds: 2, Requests: 120, SteadyFrom: 100}, Apps: []AppResult{a}}
+}
+
+func withBreakdown(s Start, b checkpoint.Breakdown) Start {
+	s.Breakdown = &b
+	return s
+}
+
+func TestBreakdownMedians(t *testing.T) {
+	r := testResults()
+	bd := r.Apps[0].row(DefaultVariant).Breakdown
+	if bd == nil || bd.PagesMs != 5 || bd.NotifyMs != 35 || bd.PagesMapped != 80<<20 {
+		t.Fatalf("restored row's breakdown = %+v, want the medians (pages 5 ms, afterRestore 35 ms, 80 MiB mapped)", bd)
+	}
+	if r.Apps[0].row(ColdVariant).Breakdown != nil {
+		t.Errorf("cold row has a breakdown")
+	}
+	txt := Table(r)
+	if !strings.Contains(txt, "restore breakdown (ms)") || !strings.Contains(txt, "80.0") {
+		t.Errorf("table without the breakdown:\n%s", txt)
+	}
+	var b strings.Builder
+	if err := report.Render(&b, Page(r)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Where a restore") || !strings.Contains(b.String(), "80.0 / 0.0") {
+		t.Errorf("report page without the breakdown table")
+	}
 }
 
 func TestTableAndPage(t *testing.T) {
