@@ -53,9 +53,9 @@ var replicaModes = []struct {
 }{
 	{"cold", "CRAC_RESTORE=off: each JVM starts from scratch", true, nil},
 	{"stock read", "CRAC_PAGES=read: CRIU reads the pages into each container's own memory", false, []string{contract.EnvPages + "=" + contract.PagesRead}},
-	{"direct map", "the default: the pages image mapped copy-on-write, page tables filled read-only; pages no replica wrote are shared through the page cache", false, nil},
-	{"direct map, copy at once", "CRAC_PAGES=map-copy: MAP_POPULATE copies every page", false, []string{contract.EnvPages + "=" + contract.PagesMapCopy}},
-	{"direct map, no populate", "CRAC_PAGES=map-lazy: mapped, page tables filled on touch", false, []string{contract.EnvPages + "=" + contract.PagesMapLazy}},
+	{"direct map (default)", "the pages image mapped, every page copied at once (MAP_POPULATE): as fast as it gets, nothing shared", false, nil},
+	{"direct map, share", "CRAC_PAGES=share: page tables filled read-only; a page is copied when written, the rest shared through the page cache", false, []string{contract.EnvPages + "=" + contract.PagesShare}},
+	{"direct map, lazy", "CRAC_PAGES=map-lazy: mapped, page tables filled on touch", false, []string{contract.EnvPages + "=" + contract.PagesMapLazy}},
 }
 
 // Replicas starts N containers of the image for each mode in turn, sends

@@ -66,12 +66,15 @@ const (
 	// EnvVerifyFiles=full makes the launcher hash every file the JVM held
 	// open in full, instead of sampling the large ones.
 	EnvVerifyFiles = "CRAC_VERIFY_FILES"
-	// EnvPages chooses how CRIU restores the checkpoint's memory pages:
-	// PagesAuto (default) maps them where the checkpoint allows it
-	// (Metadata.Pages) and fills the page tables at once, PagesMap maps
-	// them even where it does not (for tests and measurements), PagesRead
-	// reads them as stock CRIU does, PagesMapLazy maps without filling the
-	// page tables.
+	// EnvPages chooses how CRIU restores the checkpoint's memory pages
+	// (docs/restore-speed.md): PagesAuto (default) maps the pages image
+	// where the checkpoint allows it (Metadata.Pages) and copies every
+	// page at once, in the kernel (fastest to the first answer); PagesShare
+	// maps it there too but copies a page only when the JVM writes it, so
+	// that the containers of one image on a node share the pages none of
+	// them wrote; PagesRead reads the pages as stock CRIU does. PagesMap
+	// and PagesMapLazy map even where the checkpoint does not allow it
+	// (tests and measurements).
 	EnvPages = "CRAC_PAGES"
 	// EnvBreakdown=1 makes the launcher print, after "restored in N ms",
 	// where the time went (from the patched CRIU's timing markers):
@@ -85,18 +88,13 @@ const BreakdownPrefix = "crac-launch: restore breakdown "
 
 // Values of EnvPages.
 const (
-	PagesAuto = "auto"
-	PagesMap  = "map"
-	PagesRead = "read"
-	// PagesMapLazy maps as PagesMap does but leaves the page tables to be
-	// filled when the JVM touches each page (no MAP_POPULATE): CRIU's
-	// pages step is shorter, the JVM's first work after the restore
-	// longer; kept to measure it against the default.
+	PagesAuto  = "auto"
+	PagesShare = "share"
+	PagesRead  = "read"
+	PagesMap   = "map"
+	// PagesMapLazy maps without filling the page tables: each page is
+	// mapped when the JVM first touches it (measurements).
 	PagesMapLazy = "map-lazy"
-	// PagesMapCopy maps with MAP_POPULATE, which on a writable private
-	// mapping copies every page at once: faster to the first answer than
-	// the default, but no page stays shared between replicas.
-	PagesMapCopy = "map-copy"
 )
 
 // Policies for a container whose environment differs from the build's

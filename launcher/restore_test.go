@@ -492,21 +492,26 @@ func TestCheckOpenFilesOnVolume(t *testing.T) {
 	}
 }
 
-func TestPagesMapped(t *testing.T) {
+func TestPagesMode(t *testing.T) {
 	mapOK := &contract.Metadata{Pages: &contract.Pages{Map: true}}
 	mapNo := &contract.Metadata{Pages: &contract.Pages{Reason: "jemalloc"}}
 	old := &contract.Metadata{} // built before direct-mapped restores
 	for _, c := range []struct {
 		m    *contract.Metadata
 		env  string
-		want bool
+		want string
 	}{
-		{mapOK, "", true}, {mapOK, contract.PagesAuto, true}, {mapOK, contract.PagesRead, false},
-		{mapNo, "", false}, {mapNo, contract.PagesMap, true},
-		{old, "", false}, {old, contract.PagesMap, true},
+		{mapOK, "", "copy"}, {mapOK, contract.PagesAuto, "copy"}, {mapOK, contract.PagesShare, "populate"},
+		{mapOK, contract.PagesRead, ""}, {mapOK, contract.PagesMapLazy, "1"},
+		{mapNo, "", ""}, {mapNo, contract.PagesShare, ""}, {mapNo, contract.PagesMap, "copy"},
+		{old, "", ""}, {old, contract.PagesMap, "copy"}, {nil, "", ""},
 	} {
-		if got := pagesMapped(c.m, c.env); got != c.want {
-			t.Errorf("pagesMapped(%+v, %q) = %v, want %v", c.m.Pages, c.env, got, c.want)
+		var pages *contract.Pages
+		if c.m != nil {
+			pages = c.m.Pages
+		}
+		if got := pagesMode(c.m, c.env); got != c.want {
+			t.Errorf("pagesMode(%+v, %q) = %q, want %q", pages, c.env, got, c.want)
 		}
 	}
 }

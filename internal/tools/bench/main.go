@@ -164,8 +164,9 @@ var stockRead = bench.Variant{Name: "stock read", Note: "CRAC_PAGES=read: CRIU r
 // mapLazy maps the pages without filling the page tables (the first way).
 var mapLazy = bench.Variant{Name: "map without populate", Note: "CRAC_PAGES=map-lazy: the pages image mapped, page tables filled as the JVM touches pages (no MAP_POPULATE)", RunEnv: []string{"CRAC_PAGES=map-lazy"}}
 
-// mapCopy maps with MAP_POPULATE: every page copied at once.
-var mapCopy = bench.Variant{Name: "map, copy at once", Note: "CRAC_PAGES=map-copy: the pages image mapped with MAP_POPULATE, which copies every page during the restore (nothing stays shared)", RunEnv: []string{"CRAC_PAGES=map-copy"}}
+// share maps the pages and copies each only when written (page tables
+// filled read-only): replicas share the rest.
+var share = bench.Variant{Name: "share", Note: "CRAC_PAGES=share: the pages image mapped, page tables filled read-only (MADV_POPULATE_READ); a page is copied when written, the rest stays shared between containers", RunEnv: []string{"CRAC_PAGES=share"}}
 
 // noBreakdown measures what the breakdown costs: criu logs at level 2 and
 // the launcher prints no breakdown.
@@ -189,10 +190,10 @@ func helloApp(base, jar string, variants bool) bench.App {
 		Paths: []string{"/work?n=32", "/"},
 		Variants: []bench.Variant{
 			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: the JVM starts from scratch", Cold: true},
-			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped (direct map)"},
+			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped, every page copied at once in the kernel (MAP_POPULATE)"},
 			stockRead,
+			share,
 			mapLazy,
-			mapCopy,
 		},
 	}
 	if variants {
@@ -223,10 +224,10 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 		Paths: pages,
 		Variants: []bench.Variant{
 			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: Tomcat starts from scratch", Cold: true},
-			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped (direct map)"},
+			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped, every page copied at once in the kernel (MAP_POPULATE)"},
 			stockRead,
+			share,
 			mapLazy,
-			mapCopy,
 		},
 		Lazy:            variants,
 		Replicas:        replicas,
