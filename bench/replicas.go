@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/runner"
 )
@@ -122,7 +123,11 @@ func replicas(ctx context.Context, c ReplicaConfig, cold bool, env []string, row
 	}
 	for _, r := range runs {
 		var pss int64
-		for _, pid := range tree(r.Container().InitPID()) {
+		pids, err := checkpoint.Tree(r.Container().InitPID())
+		if err != nil {
+			return fmt.Errorf("processes of a replica: %w", err)
+		}
+		for _, pid := range pids {
 			p, rss, err := smapsRollup(pid)
 			if err != nil {
 				continue // a process that just ended
@@ -134,26 +139,6 @@ func replicas(ctx context.Context, c ReplicaConfig, cold bool, env []string, row
 		row.PSSKiB += pss
 	}
 	return nil
-}
-
-// tree is pid and its descendants.
-func tree(pid int) []int {
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", out[i]))
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", out[i], t.Name()))
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // smapsRollup returns a process's Pss and Rss in KiB.
