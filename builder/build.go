@@ -222,7 +222,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, out := range o.Outputs {
 		o.Logf("writing %s", out)
-		if err := registry.Write(ctx, img, out, ropts); err != nil {
+		wopts := ropts
+		wopts.ArchiveCompression = string(o.ArchiveCompression)
+		if err := registry.Write(ctx, img, out, wopts); err != nil {
 			return nil, err
 		}
 	}

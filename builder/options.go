@@ -105,7 +105,13 @@ type Options struct {
 	// application here.
 	Platform *v1.Platform
 
+	// Compression of the layers the build writes (default zstd).
 	Compression layers.Compression
+	// ArchiveCompression is the compression of every layer in a
+	// docker-archive output: "" is gzip (any Docker loads it; Docker
+	// before Engine 23 reads no zstd), layers.Zstd keeps the layers as
+	// they are.
+	ArchiveCompression layers.Compression
 	// CriuBundle is the host folder holding the CRIU bundle (`make criu`).
 	CriuBundle string
 	// Launcher is the host path of the crac-launch binary.

@@ -61,7 +61,7 @@ func faults() []fault {
 			setup: func(t *testing.T) runner.Options {
 				return runner.Options{Image: helloImage(t), Caps: caps(t, nil, "CHECKPOINT_RESTORE")}
 			},
-			cause: `^missing capabilities CAP_CHECKPOINT_RESTORE$`,
+			cause: `^missing capabilities CAP_CHECKPOINT_RESTORE \(--cap-add CHECKPOINT_RESTORE, or SYS_ADMIN on Docker before 23\)$`,
 		},
 		{
 			name:   "a capability the JVM had is missing",

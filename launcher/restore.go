@@ -319,6 +319,21 @@ func prefetch(m *contract.Metadata, opts Options) {
 // unprivilegedCaps are what CRIU needs to restore in --unprivileged mode.
 var unprivilegedCaps = []string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}
 
+const (
+	capSysAdmin          = uint64(1) << 21
+	capCheckpointRestore = uint64(1) << 40
+)
+
+// capHint names the flag that grants CAP_CHECKPOINT_RESTORE when it is
+// the one missing: each engine spells it its own way, and Docker before 23
+// knows only SYS_ADMIN.
+func capHint(miss uint64) string {
+	if miss&capCheckpointRestore == 0 {
+		return ""
+	}
+	return " (--cap-add CHECKPOINT_RESTORE, or SYS_ADMIN on Docker before 23)"
+}
+
 func checkCaps(m *contract.Metadata) error {
 	st, err := contract.ProcStatus("self")
 	if err != nil {
@@ -335,7 +350,18 @@ func checkCaps(m *contract.Metadata) error {
 	procEff, _ := contract.ParseCapMask(m.Process.CapEff)
 	procBnd, _ := contract.ParseCapMask(m.Process.CapBnd)
 	if miss := (need | procEff) &^ eff; miss != 0 {
-		return fmt.Errorf("missing capabilities %s", strings.Join(contract.CapNames(miss), ","))
+		// The kernel accepts CAP_SYS_ADMIN wherever it asks for
+		// CAP_CHECKPOINT_RESTORE (checkpoint_restore_ns_capable): an
+		// engine that does not know the narrower one (Docker before 23)
+		// grants the broader, and it does for CRIU's restore, unless the
+		// checkpointed process itself held CAP_CHECKPOINT_RESTORE (it
+		// gets it back at restore).
+		if miss == capCheckpointRestore && eff&capSysAdmin != 0 && procEff&capCheckpointRestore == 0 {
+			miss = 0
+		}
+		if miss != 0 {
+			return fmt.Errorf("missing capabilities %s%s", strings.Join(contract.CapNames(miss), ","), capHint(miss))
+		}
 	}
 	// A task that ran as another user than root had no capabilities in
 	// effect; CRIU only drops from the bounding set to restore it, and

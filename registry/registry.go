@@ -109,6 +109,10 @@ type Options struct {
 	Keychain authn.Keychain
 	// Progress receives the bytes uploaded by a push (progress.Push).
 	Progress progress.Func
+	// ArchiveCompression is how a docker archive's layers are compressed:
+	// "" (gzip, which every Docker loads: Docker before Engine 23 cannot
+	// read zstd) or ArchiveZstd (the layers as they are).
+	ArchiveCompression string
 
 	// backoff replaces RetryBackoff (tests).
 	backoff *remote.Backoff
@@ -348,6 +352,12 @@ func Write(ctx context.Context, img v1.Image, ref string, o Options) error {
 		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 			os.Remove(tmp.Name())
 			return fmt.Errorf("output %s: %w", ref, err)
+		}
+		if o.ArchiveCompression != ArchiveZstd {
+			if img, err = gzipLayers(img); err != nil {
+				os.Remove(tmp.Name())
+				return fmt.Errorf("writing docker archive %s: %w", r.Path, err)
+			}
 		}
 		if err := tarball.WriteToFile(tmp.Name(), t, img); err != nil {
 			os.Remove(tmp.Name())

@@ -30,7 +30,7 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "push", Usage: "push the image to a registry reference (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
 			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform base (default: this host's; another architecture is refused)"},
-			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for older runtimes"},
+			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for Docker before 23 (docker-archive outputs are gzip unless this flag says zstd)"},
 			&cli.StringSliceFlag{Name: "secret", Usage: "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"},
 			&cli.Float64Flag{Name: "cpus", Usage: "run the app in the sandbox with this CPU limit (as docker run --cpus): the JVM sizes its threads for it"},
 			&cli.StringFlag{Name: "memory", Usage: "run the app in the sandbox with this memory limit, e.g. 512m or 2g (as docker run --memory): the JVM sizes its heap for it"},
@@ -104,6 +104,9 @@ func buildCommand() *cli.Command {
 				return err
 			}
 			o.Compression = comp
+			if c.IsSet("compression") {
+				o.ArchiveCompression = comp
+			}
 			if o.Platform, err = registry.ParsePlatform(c.String("platform")); err != nil {
 				return err
 			}
