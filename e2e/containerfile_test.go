@@ -23,7 +23,7 @@ import (
 
 // newBuildah is newPodman for the Containerfile tests: buildah shares the
 // private storage, so podman runs what buildah built.
-func newBuildah(t *testing.T) *podman {
+func newBuildah(t *testing.T) *engine {
 	t.Helper()
 	requireTools(t, "buildah", "podman")
 	for _, f := range []string{"build/image/index.json", "bin/crac-build"} {
@@ -50,7 +50,7 @@ func newBuildah(t *testing.T) *podman {
 }
 
 // in is p for a subtest: its failures are the subtest's.
-func (p *podman) in(t *testing.T) *podman {
+func (p *engine) in(t *testing.T) *engine {
 	q := *p
 	q.t = t
 	return &q
@@ -58,7 +58,7 @@ func (p *podman) in(t *testing.T) *podman {
 
 // buildah runs buildah on the podman's storage; a failure's error carries
 // its output. Its temp files (image copies) go to the private tmp dir.
-func (p *podman) buildah(ctx context.Context, args ...string) (string, error) {
+func (p *engine) buildah(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "buildah", append([]string{"--root", filepath.Join(p.dir, "root"), "--runroot", filepath.Join(p.dir, "runroot")}, args...)...)
 	cmd.Env = append(append([]string{}, p.env...), "TMPDIR="+filepath.Join(p.dir, "tmp"))
 	cmd.WaitDelay = 5 * time.Second
@@ -156,7 +156,7 @@ func TestContainerfileDockerfile(t *testing.T) {
 // checkMetadata reads the checkpoint's metadata out of image: the cold
 // command is the one the RUN step gave, the JVM kept only the
 // capabilities a restoring container has, the warmup ran.
-func checkMetadata(p *podman, image string) {
+func checkMetadata(p *engine, image string) {
 	t := p.t
 	t.Helper()
 	id := strings.TrimSpace(p.run("create", image))
@@ -199,7 +199,7 @@ func checkMetadata(p *podman, image string) {
 
 // buildExample builds a Containerfile of examples/containerfile with
 // buildah and the flags the README gives, tagged image.
-func (p *podman) buildExample(ctx context.Context, file, image string) string {
+func (p *engine) buildExample(ctx context.Context, file, image string) string {
 	p.t.Helper()
 	root := repoRoot(p.t)
 	args := append([]string{"bud", "--network", "none"}, buildStepFlags...)

@@ -175,17 +175,32 @@ func (w *codeWriter) WriteHeader(c int) {
 	w.ResponseWriter.WriteHeader(c)
 }
 
-// podman runs podman with a private storage, run root and tmp dir (so that
-// tests neither see nor disturb other podman users) and the containers.conf
-// this machine needs (ENVIRONMENT.md: runc, not crun; explicit ulimits).
-type podman struct {
+// engine runs a container engine's client (podman or docker) against
+// state of the test's own. newPodman: podman with a private storage, run
+// root and tmp dir (so that tests neither see nor disturb other podman
+// users) and the containers.conf this machine needs (ENVIRONMENT.md: runc,
+// not crun; explicit ulimits); newDocker: a dockerd of the test's own.
+type engine struct {
 	t    *testing.T
+	bin  string // the client
 	dir  string // storage, run root and tmp dir live here
 	args []string
 	env  []string
+	// warm are the flags a warm image needs on this engine (the
+	// capability, and the seccomp profile where its default blocks clone3).
+	warm []string
 }
 
-func newPodman(t *testing.T) *podman {
+// remove removes a container, whatever its state.
+func (p *engine) remove(name string) {
+	if p.bin == "docker" || strings.HasSuffix(p.bin, "/docker") {
+		_, _ = p.try("rm", "--force", name)
+		return
+	}
+	_, _ = p.try("rm", "--force", "--time", "0", name)
+}
+
+func newPodman(t *testing.T) *engine {
 	t.Helper()
 	// Not t.TempDir(): podman refuses a run root longer than 50 bytes,
 	// and a test's temp dir path holds the test's name.
@@ -203,9 +218,11 @@ runtime = "runc"
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &podman{
-		t:   t,
-		dir: dir,
+	p := &engine{
+		t:    t,
+		bin:  "podman",
+		warm: []string{"--cap-add", "CHECKPOINT_RESTORE"},
+		dir:  dir,
 		args: []string{
 			"--root", filepath.Join(dir, "root"),
 			"--runroot", filepath.Join(dir, "runroot"),
@@ -253,21 +270,21 @@ func mountsUnder(dir string) []string {
 	return out
 }
 
-func (p *podman) try(args ...string) (string, error) {
+func (p *engine) try(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "podman", append(append([]string{}, p.args...), args...)...)
+	cmd := exec.CommandContext(ctx, p.bin, append(append([]string{}, p.args...), args...)...)
 	cmd.Env = p.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if err != nil {
-		err = fmt.Errorf("podman %s: %w", strings.Join(args, " "), err)
+		err = fmt.Errorf("%s %s: %w", filepath.Base(p.bin), strings.Join(args, " "), err)
 	}
 	return out.String(), err
 }
 
-func (p *podman) run(args ...string) string {
+func (p *engine) run(args ...string) string {
 	p.t.Helper()
 	out, err := p.try(args...)
 	if err != nil {
@@ -276,30 +293,37 @@ func (p *podman) run(args ...string) string {
 	return out
 }
 
-// runWarm starts image under podman with only CAP_CHECKPOINT_RESTORE added
-// (podman's default seccomp profile on) and the extra flags, checks that the
-// launcher restored the checkpoint and that the restored JVM serves, then
-// stops it.
-func (p *podman) runWarm(image, name string, extra ...string) {
+// runWarm starts image with the engine's warm flags (podman: only
+// CAP_CHECKPOINT_RESTORE added, its default seccomp profile on) and the
+// extra flags, checks that the launcher restored the checkpoint and that
+// the restored JVM serves, then stops it.
+func (p *engine) runWarm(image, name string, extra ...string) string {
 	p.t.Helper()
-	p.runExpect(image, name, "restored", extra...)
+	return p.runExpect(image, name, "restored", extra...)
 }
 
 // runExpect is runWarm for either outcome of the launcher: want is
 // "restored" or "cold". It returns the launcher's line.
-func (p *podman) runExpect(image, name, want string, extra ...string) string {
+func (p *engine) runExpect(image, name, want string, extra ...string) string {
+	p.t.Helper()
+	return p.runFlags(image, name, want, append(append([]string{}, p.warm...), extra...))
+}
+
+// runFlags is runExpect with exactly the given flags (none: the engine's
+// defaults).
+func (p *engine) runFlags(image, name, want string, flags []string) string {
 	t := p.t
 	t.Helper()
 	port := freePort(t)
-	args := append([]string{"run", "--detach", "--name", name, "--cap-add", "CHECKPOINT_RESTORE",
-		"--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, extra...)
+	args := append([]string{"run", "--detach", "--name", name,
+		"--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, flags...)
 	p.run(append(args, image)...)
 	logs := func() string { out, _ := p.try("logs", name); return out }
 	defer func() {
 		if t.Failed() {
-			t.Logf("podman logs %s:\n%s", name, logs())
+			t.Logf("%s logs %s:\n%s", filepath.Base(p.bin), name, logs())
 		}
-		_, _ = p.try("rm", "--force", "--time", "0", name)
+		p.remove(name)
 	}()
 	// Bounds for a shared, loaded machine: an idle one restores in
 	// 0.1-0.2 s; with other test suites on its 2 cores it took up to 3 s.
@@ -335,7 +359,7 @@ func (p *podman) runExpect(image, name, want string, extra ...string) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !strings.Contains(body, "hello from crac-build") {
-		t.Fatalf("GET %s through podman's published port = %q, want the hello greeting", url, body)
+		t.Fatalf("GET %s through %s's published port = %q, want the hello greeting", url, filepath.Base(p.bin), body)
 	}
 	// A restored JVM carries on counting from the warmup's requests.
 	if want == "restored" && requestsServed(body) < 10 {
@@ -343,7 +367,7 @@ func (p *podman) runExpect(image, name, want string, extra ...string) string {
 	}
 	p.run("stop", "--time", "10", name)
 	if st := strings.TrimSpace(p.run("inspect", "--format", "{{.State.ExitCode}}", name)); st != "143" {
-		t.Errorf("exit status after podman stop = %s, want 143 (the JVM's, after SIGTERM)", st)
+		t.Errorf("exit status after %s stop = %s, want 143 (the JVM's, after SIGTERM)", filepath.Base(p.bin), st)
 	}
 	line := strings.TrimSpace(firstLine(logs(), "crac-launch:"))
 	t.Logf("%s: %s", image, line)

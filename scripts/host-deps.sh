@@ -27,6 +27,11 @@ have iptables || need+=(iptables)
 have buildah || need+=(buildah)
 # chromium renders the benchmark's HTML report (bench test, make bench-png).
 have chromium || need+=(chromium)
+# Docker Engine and containerd (Debian 12: 20.10 and 1.6), started by the
+# e2e tests themselves (e2e/docker_test.go, e2e/containerd_test.go).
+have dockerd || need+=(docker.io)
+have containerd || need+=(containerd)
+have ctr || need+=(containerd)
 # jemalloc: e2e/pages_test.go preloads it to show that a process using it
 # is restored with its pages read, not mapped (docs/restore-speed.md).
 installed libjemalloc2 || need+=(libjemalloc2)
