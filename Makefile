@@ -6,6 +6,10 @@
 #   make test-faults the restore fault matrix alone
 #   make e2e-coordination   the org.crac coordination tests alone
 #   make e2e-podman the real-client test alone: registry -> podman pull/load -> restore
+#   make e2e-docker Docker Engine alone (a dockerd of the test's own): load, pull,
+#                   restart, Dockerfiles on a warm image; ends "docker: restored"
+#   make e2e-containerd  containerd + ctr with examples/kubernetes' security
+#                   context; ends "containerd: restored"
 #   make test-matrix the support matrix alone: JDK 17/21/25 x five collectors
 #   make image      the crac-build image (crac-build, launcher, CRIU bundle, agent):
 #                   oci-layout:build/image:crac-build
@@ -141,6 +145,19 @@ e2e-coordination: deps all criu base coordinated
 e2e-podman: deps all criu base hello
 	CRAC_E2E=1 $(GO) test -count=1 -timeout 20m -run 'TestPodman' -v ./e2e
 	@echo "podman: restored"
+
+# The engines' tests write their last line themselves, only when a warm
+# image restored and served under them with the documented flags.
+.PHONY: e2e-docker e2e-containerd
+e2e-docker: deps all criu base hello
+	@rm -f build/e2e-docker.txt
+	CRAC_E2E=1 CRAC_DOCKER_REPORT=$(abspath build/e2e-docker.txt) $(GO) test -count=1 -timeout 20m -run 'TestDocker$$' -v ./e2e; \
+	  st=$$?; echo; cat build/e2e-docker.txt 2>/dev/null || echo "docker: test failed"; exit $$st
+
+e2e-containerd: deps all criu base hello
+	@rm -f build/e2e-containerd.txt
+	CRAC_E2E=1 CRAC_CONTAINERD_REPORT=$(abspath build/e2e-containerd.txt) $(GO) test -count=1 -timeout 20m -run 'TestContainerd$$' -v ./e2e; \
+	  st=$$?; echo; cat build/e2e-containerd.txt 2>/dev/null || echo "containerd: test failed"; exit $$st
 
 .PHONY: test-unit
 test-unit:
