@@ -174,3 +174,25 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + digits[n%10:n%10+1]
 }
+
+func TestHeadingAnchors(t *testing.T) {
+	md := "# crac-build\n" +
+		"## The application's user (`USER`)\n" +
+		"## Coordinated checkpoints (org.crac)\n" +
+		"```sh\n# a comment, not a heading\n```\n" +
+		"### `crac-build run IMAGE`\n" +
+		"## Results (2026-12-05)\n" +
+		"## CRAC_PAGES and [restore speed](restore-speed.md)\n" +
+		"## Results (2026-12-05)\n"
+	want := []string{"crac-build", "the-applications-user-user", "coordinated-checkpoints-orgcrac",
+		"crac-build-run-image", "results-2026-12-05", "crac_pages-and-restore-speed", "results-2026-12-05-1"}
+	got := headingAnchors(md)
+	for _, a := range want {
+		if !got[a] {
+			t.Errorf("no anchor %q in %v", a, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("anchors %v, want %v", got, want)
+	}
+}
