@@ -286,7 +286,7 @@ const prefetchMaxFile = 64 << 20
 // dropped, it won ~10 ms on a quiet machine (9 of 10 paired starts) but
 // lost up to 90 ms when other work on the machine competed for the disk (5
 // of 5), as on a node where many containers start at once: the extra reads
-// queue up in front of the pages criu needs first (README, Benchmarks). The
+// queue up in front of the pages criu needs first (docs/benchmarks.md). The
 // image files need no prefetch: the checksums read them, side by side with
 // criu.
 func prefetch(m *contract.Metadata, opts Options) {
