@@ -196,3 +196,30 @@ func TestHeadingAnchors(t *testing.T) {
 		t.Errorf("anchors %v, want %v", got, want)
 	}
 }
+
+// Every page of docs/ is in the index (docs/README.md), and the front page
+// links the index: no page is out of a reader's reach.
+func TestEveryPageIsIndexed(t *testing.T) {
+	linked := func(page string) map[string]bool {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, l := range links(string(b)) {
+			target, _, _ := strings.Cut(l.target, "#")
+			m[filepath.Clean(filepath.Join(filepath.Dir(page), target))] = true
+		}
+		return m
+	}
+	index := filepath.Join(root, "docs", "README.md")
+	if !linked(filepath.Join(root, "README.md"))[filepath.Clean(index)] {
+		t.Error("README.md does not link docs/README.md, the index")
+	}
+	inIndex := linked(index)
+	for _, p := range pages(t)[1:] {
+		if p != index && !inIndex[filepath.Clean(p)] {
+			t.Errorf("docs/README.md does not link %s", filepath.Base(p))
+		}
+	}
+}
