@@ -166,7 +166,7 @@ func scanCheckpoint(files []secrets.File, staged *secrets.Staged, h *contract.Hy
 	for _, id := range ids {
 		lines = append(lines, fmt.Sprintf("secret %q found in %s", id, strings.Join(where[id], ", ")))
 	}
-	return fmt.Errorf("build secrets are in the checkpoint, so every image and every container restored from it would hold them:\n  %s\nthe application keeps the value it read from %s/ID after the warmup (in memory, or in a file it wrote); read secrets after the restore instead (see the README, \"Secrets\"), or drop every copy before the checkpoint",
+	return fmt.Errorf("build secrets are in the checkpoint, so every image and every container restored from it would hold them:\n  %s\nthe application keeps the value it read from %s/ID after the warmup (in memory, or in a file it wrote); read secrets after the restore instead (see docs/checkpoint-contents.md, \"Secrets\"), or drop every copy before the checkpoint",
 		strings.Join(lines, "\n  "), contract.SecretsDir)
 }
 

@@ -17,7 +17,7 @@ const InitialHeapFlag = "-Xms8m"
 // GCFlags are the per-collector settings that let each collector give
 // memory back before the dump, added after JVMFlags for the collector the
 // command selects (measured on examples/hello, JDK 17, 21 and 25; see the
-// README's support matrix):
+// support matrix in docs/jdks-and-limits.md):
 //   - Serial shrinks its old generation by steps over several GCs unless
 //     told to shrink at once.
 //   - Parallel resizes its generations after a System.gc() (what GC.run

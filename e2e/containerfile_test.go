@@ -198,7 +198,7 @@ func checkMetadata(p *engine, image string) {
 }
 
 // buildExample builds a Containerfile of examples/containerfile with
-// buildah and the flags the README gives, tagged image.
+// buildah and the flags docs/containerfile.md gives, tagged image.
 func (p *engine) buildExample(ctx context.Context, file, image string) string {
 	p.t.Helper()
 	root := repoRoot(p.t)
@@ -291,7 +291,7 @@ func deploymentSecurityFlags(t *testing.T, root string) []string {
 	if prof == nil || prof.LocalhostProfile == nil {
 		t.Fatal("the Deployment names no Localhost seccomp profile")
 	}
-	// The README installs the example's profile under this name.
+	// docs/running.md installs the example's profile under this name.
 	if *prof.LocalhostProfile != "profiles/crac-restore.json" {
 		t.Fatalf("unexpected localhostProfile %q", *prof.LocalhostProfile)
 	}

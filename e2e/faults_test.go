@@ -39,7 +39,7 @@ const hangTimeout = 15 * time.Second
 // serves, after exactly one launcher line on stderr naming the cause.
 type fault struct {
 	name string
-	// detect says how the launcher finds the fault (README's table).
+	// detect says how the launcher finds the fault (docs/troubleshooting.md's table).
 	detect string
 	// setup returns the run: the image (often hello with a layer on top
 	// that damages something) and the runtime's settings.

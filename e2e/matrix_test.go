@@ -368,7 +368,7 @@ func httpGet(url string) (string, error) {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
 
-// matrixTable is the README's table of the cells.
+// matrixTable is the table of the cells in docs/jdks-and-limits.md.
 func matrixTable(cells []*matrixCell, untuned bool, parallel int) string {
 	sorted := append([]*matrixCell(nil), cells...)
 	sort.SliceStable(sorted, func(i, j int) bool {

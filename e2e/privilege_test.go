@@ -14,7 +14,7 @@ import (
 	"github.com/crac-build/crac-build/seccomp"
 )
 
-// TestPodmanLeastPrivilege checks the README's least-privilege table with
+// TestPodmanLeastPrivilege checks docs/privileges.md's least-privilege table with
 // a real container engine: podman reads Docker-format seccomp profiles, so
 // it runs the project's profile and Docker's default as Docker would.
 //   - --cap-add CHECKPOINT_RESTORE with seccomp/crac-restore.json: restored;

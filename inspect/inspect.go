@@ -17,7 +17,7 @@ import (
 )
 
 // Roles of a warm image's layers, in order: the base's, then the three
-// crac-build adds (see the image contract in the README).
+// crac-build adds (see docs/image-contract.md).
 const (
 	RoleBase        = "base"
 	RoleApplication = "application"

@@ -117,21 +117,21 @@ func Check(opts Options) *Plan {
 	}
 	if len(opts.Args) > 0 {
 		p.Cold = opts.Args
-		p.Reason = errors.New("command given as arguments replaces the checkpointed one")
+		p.Reason = because(ReasonArguments, errors.New("command given as arguments replaces the checkpointed one"))
 		return p
 	}
 	if err != nil {
-		p.Reason = err
+		p.Reason = because(ReasonMetadata, err)
 		return p
 	}
 	if v := env[contract.EnvRestore]; strings.EqualFold(v, "off") || v == "0" || strings.EqualFold(v, "false") {
-		p.Reason = fmt.Errorf("%s=%s", contract.EnvRestore, v)
+		p.Reason = because(ReasonRestoreOff, fmt.Errorf("%s=%s", contract.EnvRestore, v))
 		return p
 	}
 	if v := env[contract.EnvRestoreTimeout]; v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			p.Reason = fmt.Errorf("%s=%q is not a duration", contract.EnvRestoreTimeout, v)
+			p.Reason = because(ReasonTimeoutValue, fmt.Errorf("%s=%q is not a duration", contract.EnvRestoreTimeout, v))
 			return p
 		}
 		p.Timeout = d
@@ -152,25 +152,25 @@ func Check(opts Options) *Plan {
 func (p *Plan) checkAll(env map[string]string) error {
 	m, opts := p.Meta, p.Opts
 	if err := p.step("environment", func() error { return p.checkEnv(env) }); err != nil {
-		return err
+		return because(ReasonEnvironment, err)
 	}
 	if err := p.step("limits", p.checkLimits); err != nil {
-		return err
+		return because(ReasonLimits, err)
 	}
 	if a := contract.Arch(); m.Host.Arch != "" && a != m.Host.Arch {
-		return fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a)
+		return because(ReasonArchitecture, fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a))
 	}
 	if err := p.step("capabilities", func() error { return checkCaps(m) }); err != nil {
-		return err
+		return because(ReasonCapabilities, err)
 	}
 	if err := p.step("seccomp", func() error { return checkClone3(opts.Self) }); err != nil {
-		return err
+		return because(ReasonSeccomp, err)
 	}
 	if err := p.step("cpu", func() error { return checkCPU(m) }); err != nil {
-		return err
+		return because(ReasonCPUFeatures, err)
 	}
 	if err := p.step("pids", func() error { return checkPIDs(m) }); err != nil {
-		return err
+		return because(ReasonPIDs, err)
 	}
 	// The slow checks: the files the JVM had open, criu's own start-up,
 	// and hashing the image files (which also pulls them into the page
@@ -180,9 +180,9 @@ func (p *Plan) checkAll(env map[string]string) error {
 	full := strings.EqualFold(env[contract.EnvVerifyFiles], "full")
 	if strings.EqualFold(env[contract.EnvVerify], "before") {
 		if err := p.parallel(
-			check{"open-files", func() error { return checkFiles(m, full) }},
-			check{"criu", func() error { return checkCriu(opts.CriuPath) }},
-			check{"images", func() error { return checkImages(m, opts.ImagesDir) }},
+			check{"open-files", func() error { return because(ReasonOpenFiles, checkFiles(m, full)) }},
+			check{"criu", func() error { return because(ReasonCriuBundle, checkCriu(opts.CriuPath)) }},
+			check{"images", func() error { return because(ReasonCheckpoint, checkImages(m, opts.ImagesDir)) }},
 		); err != nil {
 			return err
 		}
@@ -194,10 +194,10 @@ func (p *Plan) checkAll(env map[string]string) error {
 			}
 			return nil
 		}); err != nil {
-			return err
+			return because(ReasonCriuBundle, err)
 		}
 		if err := p.step("image-sizes", func() error { return checkImageSizes(m, opts.ImagesDir) }); err != nil {
-			return err
+			return because(ReasonCheckpoint, err)
 		}
 		// The files the JVM held open and the image checksums are
 		// compared while CRIU restores (reading the same files): the
@@ -211,9 +211,9 @@ func (p *Plan) checkAll(env map[string]string) error {
 		go func() {
 			err := checkFiles(m, full)
 			filesTook = time.Since(t0)
-			files <- err
+			files <- because(ReasonOpenFiles, err)
 		}()
-		go func() { images <- checkImages(m, opts.ImagesDir) }()
+		go func() { images <- because(ReasonCheckpoint, checkImages(m, opts.ImagesDir)) }()
 		var once sync.Once
 		var verr error
 		p.verify = func() error {
@@ -227,7 +227,7 @@ func (p *Plan) checkAll(env map[string]string) error {
 			return verr
 		}
 	}
-	return p.step("clocks", p.checkClocks)
+	return because(ReasonClock, p.step("clocks", p.checkClocks))
 }
 
 // check is a named check that parallel runs.
@@ -286,7 +286,7 @@ const prefetchMaxFile = 64 << 20
 // dropped, it won ~10 ms on a quiet machine (9 of 10 paired starts) but
 // lost up to 90 ms when other work on the machine competed for the disk (5
 // of 5), as on a node where many containers start at once: the extra reads
-// queue up in front of the pages criu needs first (README, Benchmarks). The
+// queue up in front of the pages criu needs first (docs/benchmarks.md). The
 // image files need no prefetch: the checksums read them, side by side with
 // criu.
 func prefetch(m *contract.Metadata, opts Options) {
@@ -573,7 +573,7 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 	}
 	work, err := os.MkdirTemp("", "crac-launch-")
 	if err != nil {
-		return 0, fmt.Errorf("creating CRIU work dir: %w", err)
+		return 0, because(ReasonRestoreFailed, fmt.Errorf("creating CRIU work dir: %w", err))
 	}
 	inherit := map[string]*os.File{}
 	for i, key := range p.Meta.Process.Stdio {
@@ -642,9 +642,13 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		if verr := p.verify(); verr != nil {
 			err = verr
 		} else if cerr := checkCriu(p.Opts.CriuPath); cerr != nil {
-			err = cerr
+			err = because(ReasonCriuBundle, cerr)
 		}
 	}
+	if errors.Is(err, checkpoint.ErrTimeout) {
+		err = because(ReasonRestoreTimeout, err)
+	}
+	err = because(ReasonRestoreFailed, err)
 	if err != nil || os.Getenv(contract.EnvDebug) == "" {
 		// On failure the reason already carries the log's last error.
 		_ = os.RemoveAll(work)

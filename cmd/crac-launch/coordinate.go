@@ -19,7 +19,7 @@ import (
 // launcher start cold.
 func restore(plan *launcher.Plan, env []string) (int, error) {
 	if err := launcher.PrepareAgents(plan); err != nil {
-		return 0, err
+		return 0, &launcher.ColdStart{ID: launcher.ReasonRestoreFailed, Err: err}
 	}
 	pid, err := launcher.Restore(context.Background(), plan, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
 	if err != nil {
@@ -39,7 +39,8 @@ func restore(plan *launcher.Plan, env []string) (int, error) {
 		if aerr := launcher.Abandon(pid); aerr != nil {
 			fmt.Fprintf(os.Stderr, "crac-launch: %v\n", aerr)
 		}
-		return 0, fmt.Errorf("afterRestore failed, restored JVM killed: %s", summary(err))
+		return 0, &launcher.ColdStart{ID: launcher.ReasonAfterRestore,
+			Err: fmt.Errorf("afterRestore failed, restored JVM killed: %s", summary(err))}
 	}
 	return pid, nil
 }

@@ -123,7 +123,7 @@ func TestDeploymentSeccompProfile(t *testing.T) {
 		t.Fatalf("seccompProfile %+v, want a Localhost profile", p)
 	}
 	if *p.LocalhostProfile != "profiles/crac-restore.json" {
-		t.Errorf("localhostProfile %q, want profiles/crac-restore.json (the README's install path)", *p.LocalhostProfile)
+		t.Errorf("localhostProfile %q, want profiles/crac-restore.json (the install path of docs/running.md)", *p.LocalhostProfile)
 	}
 	// The profile itself: default deny, clone3 allowed without condition.
 	b, err := os.ReadFile("crac-restore-seccomp.json")
