@@ -341,6 +341,12 @@ func checkCaps(m *contract.Metadata) error {
 	}
 	eff, _ := contract.ParseCapMask(st["CapEff"])
 	bnd, _ := contract.ParseCapMask(st["CapBnd"])
+	return capsMissing(eff, bnd, m)
+}
+
+// capsMissing checks the launcher's effective and bounding sets against
+// what the checkpoint needs.
+func capsMissing(eff, bnd uint64, m *contract.Metadata) error {
 	need, err := contract.CapMask(append(append([]string{}, unprivilegedCaps...), m.RequiredCaps...))
 	if err != nil {
 		return err
@@ -356,8 +362,8 @@ func checkCaps(m *contract.Metadata) error {
 		// grants the broader, and it does for CRIU's restore, unless the
 		// checkpointed process itself held CAP_CHECKPOINT_RESTORE (it
 		// gets it back at restore).
-		if miss == capCheckpointRestore && eff&capSysAdmin != 0 && procEff&capCheckpointRestore == 0 {
-			miss = 0
+		if eff&capSysAdmin != 0 && procEff&capCheckpointRestore == 0 {
+			miss &^= capCheckpointRestore
 		}
 		if miss != 0 {
 			return fmt.Errorf("missing capabilities %s%s", strings.Join(contract.CapNames(miss), ","), capHint(miss))

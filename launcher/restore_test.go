@@ -515,3 +515,39 @@ func TestPagesMode(t *testing.T) {
 		}
 	}
 }
+
+// CAP_SYS_ADMIN stands in for CAP_CHECKPOINT_RESTORE (Docker before 23
+// knows only the former), unless the checkpointed process held the latter.
+func TestCapsMissingSysAdminStandsIn(t *testing.T) {
+	mask := func(names ...string) uint64 {
+		m, err := contract.CapMask(names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	all := ^uint64(0)
+	meta := &contract.Metadata{RequiredCaps: []string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP", "CAP_CHOWN"}, Process: contract.Process{CapEff: fmt.Sprintf("%x", mask("CAP_CHOWN"))}}
+	held := &contract.Metadata{RequiredCaps: meta.RequiredCaps, Process: contract.Process{CapEff: fmt.Sprintf("%x", mask("CAP_CHOWN", "CAP_CHECKPOINT_RESTORE"))}}
+	for _, tc := range []struct {
+		name string
+		eff  uint64
+		m    *contract.Metadata
+		want string // "" for no error
+	}{
+		{"CHECKPOINT_RESTORE", mask("CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP", "CAP_CHOWN"), meta, ""},
+		{"SYS_ADMIN in its place", mask("CAP_SYS_ADMIN", "CAP_SETPCAP", "CAP_CHOWN"), meta, ""},
+		{"neither", mask("CAP_SETPCAP", "CAP_CHOWN"), meta, "missing capabilities CAP_CHECKPOINT_RESTORE (--cap-add CHECKPOINT_RESTORE, or SYS_ADMIN on Docker before 23)"},
+		{"SYS_ADMIN but SETPCAP missing too", mask("CAP_SYS_ADMIN", "CAP_CHOWN"), meta, "missing capabilities CAP_SETPCAP"},
+		{"the process held CHECKPOINT_RESTORE", mask("CAP_SYS_ADMIN", "CAP_SETPCAP", "CAP_CHOWN"), held, "missing capabilities CAP_CHECKPOINT_RESTORE (--cap-add CHECKPOINT_RESTORE, or SYS_ADMIN on Docker before 23)"},
+	} {
+		err := capsMissing(tc.eff, all, tc.m)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
