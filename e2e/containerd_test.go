@@ -339,6 +339,10 @@ func TestContainerd(t *testing.T) {
 			t.Errorf("after SIGTERM: %s, want exit code 143 (the JVM's)", strings.TrimSpace(out))
 		}
 	})
+	t.Run("doctor", func(t *testing.T) {
+		env := append(os.Environ(), "CONTAINERD_ADDRESS="+filepath.Join(c.dir, "c.sock"), "CONTAINERD_NAMESPACE="+c.ns)
+		doctorSays(t, env, "containerd", image, "ok   image          "+image+": restored in")
+	})
 	t.Run("runtime defaults start cold", func(t *testing.T) {
 		c := &ctrd{t: t, dir: c.dir, ns: c.ns}
 		line := c.launchLine(c.start(image, "hello-defaults"))

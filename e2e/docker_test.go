@@ -221,6 +221,21 @@ func writeContext(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// doctorSays runs `crac-build doctor --engine ENGINE --image IMAGE` with
+// the project's seccomp profile and wants its output to hold the line.
+func doctorSays(t *testing.T, env []string, engineName, image, want string) {
+	t.Helper()
+	root := repoRoot(t)
+	cmd := exec.Command(filepath.Join(root, "bin/crac-build"), "doctor", "--engine", engineName, "--image", image,
+		"--seccomp-profile", filepath.Join(root, "seccomp/crac-restore.json"))
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("crac-build doctor --engine %s --image %s: %v\n%s\nwant a line %q", engineName, image, err, out, want)
+	}
+	t.Logf("crac-build doctor --engine %s:\n%s", engineName, out)
+}
+
 // jarWithExtraEntry is the jar at path with one more entry.
 func jarWithExtraEntry(t *testing.T, path string) []byte {
 	t.Helper()
@@ -294,6 +309,9 @@ func TestDocker(t *testing.T) {
 		}
 		line := d.runWarm(warm, "crac-e2e-docker-load")
 		t.Logf("docker run %s: %s", strings.Join(d.warm, " "), line)
+	})
+	t.Run("doctor", func(t *testing.T) {
+		doctorSays(t, d.env, "docker", warm, "ok   image          "+warm+": restored in")
 	})
 	t.Run("defaults start cold with the reason", func(t *testing.T) {
 		line := d.in(t).runFlags(warm, "crac-e2e-docker-defaults", "cold", nil)

@@ -8,15 +8,26 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crac-build/crac-build/doctor"
+	"github.com/crac-build/crac-build/seccomp"
 )
 
 func doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
-		Usage: "check that this host can build and run warm images",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"}},
+		Usage: "check that this host can build warm images, or with --engine that they restore under a container engine here",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
+			&cli.StringFlag{Name: "engine", Usage: "check the run side instead: docker, podman or containerd (its version, the flags a warm image needs, what that version lacks)"},
+			&cli.StringFlag{Name: "image", Usage: "with --engine: start this warm image under the engine with those flags and report the launcher's line (ctr: an image already imported)"},
+			&cli.StringFlag{Name: "seccomp-profile", Usage: "with --engine: the path of crac-restore.json to put in the flags (default: crac-restore.json)"},
+		},
 		Action: func(c *cli.Context) error {
-			rs := doctor.Run(doctor.Options{CriuBundle: criuBundle(c), Launcher: launcherPath(c), Runtime: c.String("runtime")})
+			var rs []doctor.Result
+			if e := c.String("engine"); e != "" {
+				rs = doctor.EngineChecks(c.Context, doctor.EngineOptions{Engine: e, Image: c.String("image"), SeccompProfile: c.String("seccomp-profile")})
+			} else {
+				rs = doctor.Run(doctor.Options{CriuBundle: criuBundle(c), Launcher: launcherPath(c), Runtime: c.String("runtime")})
+			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
@@ -26,6 +37,8 @@ func doctorCommand() *cli.Command {
 					mark := "ok  "
 					if !r.OK {
 						mark = "FAIL"
+					} else if r.Name == "note" || r.Name == "run with" {
+						mark = "    "
 					}
 					fmt.Printf("%s %-14s %s\n", mark, r.Name, r.Detail)
 					if !r.OK && r.Fix != "" {
@@ -37,6 +50,23 @@ func doctorCommand() *cli.Command {
 				return cli.Exit("", 1)
 			}
 			return nil
+		},
+	}
+}
+
+// seccompProfileCommand prints the restore profile (Docker's default with
+// clone3 allowed), for --security-opt seccomp=FILE and Kubernetes nodes.
+func seccompProfileCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "seccomp-profile",
+		Usage: "print the seccomp profile warm images restore under (Docker's default with clone3 allowed): crac-build seccomp-profile > crac-restore.json",
+		Action: func(c *cli.Context) error {
+			b, err := seccomp.Marshal(seccomp.RestoreProfile())
+			if err != nil {
+				return err
+			}
+			_, err = os.Stdout.Write(b)
+			return err
 		},
 	}
 }

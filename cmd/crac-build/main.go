@@ -25,7 +25,7 @@ func main() {
 			&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"CRAC_CACHE_DIR"}, Usage: "where unpacked images are cached (default: $XDG_CACHE_HOME/crac-build)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only results and errors"},
 		},
-		Commands: []*cli.Command{buildCommand(), checkpointCommand(), runCommand(), inspectCommand(), doctorCommand()},
+		Commands: []*cli.Command{buildCommand(), checkpointCommand(), runCommand(), inspectCommand(), doctorCommand(), seccompProfileCommand()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "crac-build: %v\n", err)
