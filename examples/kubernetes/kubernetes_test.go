@@ -36,9 +36,15 @@ func documents(t *testing.T, path string) [][]byte {
 }
 
 func manifests(t *testing.T) (*appsv1.Deployment, *corev1.Service) {
+	dep, svc, _ := manifestsNS(t)
+	return dep, svc
+}
+
+func manifestsNS(t *testing.T) (*appsv1.Deployment, *corev1.Service, *corev1.Namespace) {
 	t.Helper()
 	var dep *appsv1.Deployment
 	var svc *corev1.Service
+	var ns *corev1.Namespace
 	for _, d := range documents(t, "deployment.yaml") {
 		var meta struct{ APIVersion, Kind string }
 		if err := yaml.Unmarshal(d, &meta); err != nil {
@@ -49,6 +55,11 @@ func manifests(t *testing.T) (*appsv1.Deployment, *corev1.Service) {
 			dep = &appsv1.Deployment{}
 			if err := yaml.UnmarshalStrict(d, dep); err != nil {
 				t.Fatalf("deployment: %v", err)
+			}
+		case "v1/Namespace":
+			ns = &corev1.Namespace{}
+			if err := yaml.UnmarshalStrict(d, ns); err != nil {
+				t.Fatalf("namespace: %v", err)
 			}
 		case "v1/Service":
 			svc = &corev1.Service{}
@@ -62,7 +73,36 @@ func manifests(t *testing.T) (*appsv1.Deployment, *corev1.Service) {
 	if dep == nil || svc == nil {
 		t.Fatal("deployment.yaml must hold a Deployment and a Service")
 	}
-	return dep, svc
+	return dep, svc, ns
+}
+
+// Pod Security Standards' Baseline level allows adding only these; a pod
+// that adds another is rejected at admission unless its namespace enforces
+// Privileged.
+var baselineCaps = map[string]bool{
+	"AUDIT_WRITE": true, "CHOWN": true, "DAC_OVERRIDE": true, "FOWNER": true, "FSETID": true,
+	"KILL": true, "MKNOD": true, "NET_BIND_SERVICE": true, "SETFCAP": true, "SETGID": true,
+	"SETPCAP": true, "SETUID": true, "SYS_CHROOT": true,
+}
+
+func TestNamespaceAdmitsThePod(t *testing.T) {
+	dep, svc, ns := manifestsNS(t)
+	beyond := false
+	for _, a := range dep.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add {
+		beyond = beyond || !baselineCaps[string(a)]
+	}
+	if !beyond {
+		return // Baseline admits it anywhere
+	}
+	if ns == nil {
+		t.Fatal("the pod adds a capability outside Baseline, and deployment.yaml holds no Namespace that admits it")
+	}
+	if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "privileged" {
+		t.Errorf("namespace %s enforces %q, want privileged: the pod adds CHECKPOINT_RESTORE", ns.Name, got)
+	}
+	if dep.Namespace != ns.Name || svc.Namespace != ns.Name {
+		t.Errorf("deployment in %q, service in %q, want both in namespace %q", dep.Namespace, svc.Namespace, ns.Name)
+	}
 }
 
 func TestDeploymentLeastPrivilege(t *testing.T) {
