@@ -286,7 +286,8 @@ func (p *podman) runWarm(image, name string, extra ...string) {
 }
 
 // runExpect is runWarm for either outcome of the launcher: want is
-// "restored" or "cold". It returns the launcher's line.
+// "restored" or "cold". It returns the launcher's lines (the outcome, then
+// any warning).
 func (p *podman) runExpect(image, name, want string, extra ...string) string {
 	t := p.t
 	t.Helper()
@@ -345,9 +346,20 @@ func (p *podman) runExpect(image, name, want string, extra ...string) string {
 	if st := strings.TrimSpace(p.run("inspect", "--format", "{{.State.ExitCode}}", name)); st != "143" {
 		t.Errorf("exit status after podman stop = %s, want 143 (the JVM's, after SIGTERM)", st)
 	}
-	line := strings.TrimSpace(firstLine(logs(), "crac-launch:"))
-	t.Logf("%s: %s", image, line)
-	return line
+	lines := launcherLines(logs())
+	t.Logf("%s: %s", image, lines)
+	return lines
+}
+
+// launcherLines are the lines of the launcher in a container's output.
+func launcherLines(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "crac-launch:") {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func fileExists(p string) bool {
