@@ -770,7 +770,10 @@ func TestFaultMatrixSelfTest(t *testing.T) {
 		return // only as TestFaultSkipFailsUnderE2E's child (not a skip: CI fails on skips)
 	}
 	runFaultMatrix(t, []fault{{
-		name:  "cannot be shown here",
-		setup: func(t *testing.T) runner.Options { t.Skip("this machine cannot show the fault"); return runner.Options{} },
+		name: "cannot be shown here",
+		setup: func(t *testing.T) runner.Options {
+			t.Skip("this machine cannot show the fault")
+			return runner.Options{}
+		},
 	}})
 }
