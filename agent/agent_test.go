@@ -325,7 +325,7 @@ func TestCoordinationBeforeCheckpointFails(t *testing.T) {
 		t.Fatalf("Checkpoint = %v, want an *agent.Error", err)
 	}
 	for _, want := range []string{
-		"beforeCheckpoint of org.crac resource FailingResource failed:",
+		"beforeCheckpoint of org.crac.ResourceWrapper[FailingResource] failed:",
 		"java.io.IOException: FailingResource cannot be checkpointed",
 		"at Coordinated$FailingResource.beforeCheckpoint(Coordinated.java:",
 	} {

@@ -175,7 +175,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	t0 = time.Now()
-	hyg, err := checkpointHygiene(run.report, o.RestoreSignal, images, run.upper, staged, o.Logf)
+	var values *secrets.Values
+	if staged != nil {
+		values = staged.Values
+	}
+	hyg, err := checkpointHygiene(run.report, o.RestoreSignal, images, run.upper, values, o.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +389,7 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 	out.closeWrite()
 
 	wr, err := warmAndDump(ctx, sandboxApp{c, rs.user != nil}, warmRun{
-		warmup: o.warmup(), coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.Settle, o.AllowConnections),
+		o: o, coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.Settle, o.AllowConnections),
 		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
 	})
 	if err != nil {

@@ -195,7 +195,7 @@ func TestAppAddr(t *testing.T) {
 		{0, "http://10.0.0.2:9000/health", "10.0.0.2", 9000},
 		{0, "http://[::1]:9000/", "::1", 9000},
 	} {
-		w := &WarmupOptions{Port: tc.port, ReadyURL: tc.ready}
+		w := &Options{Port: tc.port, ReadyURL: tc.ready}
 		host, port := w.appAddr()
 		if host != tc.wantHost || port != tc.wantPort {
 			t.Errorf("appAddr(port %d, %s) = %s, %d; want %s, %d", tc.port, tc.ready, host, port, tc.wantHost, tc.wantPort)
@@ -205,7 +205,7 @@ func TestAppAddr(t *testing.T) {
 
 func TestAppAddrDefaultPort(t *testing.T) {
 	for ready, want := range map[string]int{"http://127.0.0.1/health": 80, "https://127.0.0.1/": 443} {
-		if _, port := (&WarmupOptions{ReadyURL: ready}).appAddr(); port != want {
+		if _, port := (&Options{ReadyURL: ready}).appAddr(); port != want {
 			t.Errorf("appAddr(%s) port %d, want %d", ready, port, want)
 		}
 	}

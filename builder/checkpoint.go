@@ -2,9 +2,12 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,44 +16,8 @@ import (
 	"github.com/crac-build/crac-build/contract"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/secrets"
 )
-
-// CheckpointOptions configure Checkpoint. Zero values mean the documented
-// defaults.
-type CheckpointOptions struct {
-	// Cmd is the application's command (required).
-	Cmd []string
-	// WorkDir is its working directory (default: the current one).
-	WorkDir string
-	// Env adds or replaces variables of the build step's environment.
-	Env    []string
-	Warmup WarmupOptions
-	// CriuBundle, Launcher and Agent (crac-agent.jar; default: next to
-	// the launcher) are installed under contract.Prefix unless they are
-	// already there (as in the crac-build image).
-	CriuBundle string
-	Launcher   string
-	Agent      string
-	// NoAgent runs the application without the agent: org.crac Resources
-	// are then not notified. OnRestoreError is the launcher's policy when
-	// an afterRestore fails (as in Options).
-	NoAgent        bool
-	OnRestoreError string
-	// AllowConnections and RestoreSignal are as in Options.
-	AllowConnections bool
-	RestoreSignal    string
-	// AppOutput receives the application's stdout and stderr (nil: kept
-	// only for error messages).
-	AppOutput io.Writer
-	// Logf reports progress (nil: silent).
-	Logf func(format string, args ...any)
-	// Version is the builder's version, recorded in the metadata.
-	Version string
-
-	// OnLimitsChange is as in Options: the build step's container limits
-	// are the ones the JVM sized itself for.
-	OnLimitsChange string
-}
 
 // CheckpointResult describes a finished in-build checkpoint.
 type CheckpointResult struct {
@@ -67,32 +34,14 @@ type CheckpointResult struct {
 // metadata, the launcher and the CRIU bundle beside. The step's layer is
 // then a warm image once the launcher is the ENTRYPOINT: the filesystem
 // the application saw is the one the restore sees.
-func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, err error) {
-	if len(o.Cmd) == 0 {
-		return nil, fmt.Errorf("no command: give it after --, e.g. crac-build checkpoint --port 8080 -- java -jar /app/app.jar")
-	}
-	if err := o.Warmup.defaults(); err != nil {
+//
+// It takes the same Options as Build but for the fields marked "Build
+// only", which it refuses. Secrets are the build step's: every file under
+// contract.SecretsDir (as RUN --mount=type=secret puts them) and each
+// Secrets file, whose values must not be in the checkpoint.
+func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error) {
+	if err := o.checkpointDefaults(); err != nil {
 		return nil, err
-	}
-	if o.CriuBundle == "" || o.Launcher == "" {
-		return nil, fmt.Errorf("the CRIU bundle and the launcher are needed: copy /opt/crac-build from the crac-build image, or give --criu-bundle and --launcher")
-	}
-	co := coordOptions{agent: o.Agent, noAgent: o.NoAgent, onRestoreError: o.OnRestoreError}
-	if err := co.defaults(o.Launcher); err != nil {
-		return nil, err
-	}
-	if err := contract.CheckLimitsPolicy(o.OnLimitsChange); err != nil {
-		return nil, fmt.Errorf("--on-limits-change: %w", err)
-	}
-	if o.RestoreSignal != "" {
-		name, _, err := contract.ParseRestoreSignal(o.RestoreSignal)
-		if err != nil {
-			return nil, err
-		}
-		o.RestoreSignal = name
-	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
 	}
 	if err := CheckBuildStep(); err != nil {
 		return nil, err
@@ -102,9 +51,19 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 			return nil, err
 		}
 	}
-	env := mergeEnv(os.Environ(), o.Env)
+	env := mergeEnv(stepEnv(os.Environ()), o.Env)
+	found, err := stepSecrets(contract.SecretsDir, o.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	values, err := secrets.Load(found)
+	if err != nil {
+		return nil, err
+	}
+	defer values.Clear()
 	timings := map[string]int64{}
 
+	co := o.coord()
 	agentJar := co.agent
 	if co.noAgent {
 		agentJar = ""
@@ -140,7 +99,7 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	defer out.Close()
 	t0 := time.Now()
 	jflags := checkpointFlags(o.Cmd, env)
-	args, runEnv := co.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
+	args, runEnv := o.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
 	o.Logf("starting %s", strings.Join(args, " "))
 	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps, args, runEnv, o.WorkDir, out)
 	if err != nil {
@@ -150,7 +109,7 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	out.closeWrite()
 
 	wr, err := warmAndDump(ctx, a, warmRun{
-		warmup: o.Warmup, coord: co, flags: dumpFlags(work, o.Warmup.NoGC, o.Warmup.Settle, o.AllowConnections),
+		o: &o, coord: co, flags: dumpFlags(work, o.NoGC, o.Settle, o.AllowConnections),
 		out: out, logf: o.Logf, scriptOut: o.AppOutput, started: t0, timings: timings,
 	})
 	if err != nil {
@@ -161,13 +120,13 @@ func Checkpoint(ctx context.Context, o CheckpointOptions) (_ *CheckpointResult, 
 	}
 	out.drain()
 
-	hyg, err := checkpointHygiene(wr.report, o.RestoreSignal, contract.ImagesDir, "", nil, o.Logf)
+	hyg, err := checkpointHygiene(wr.report, o.RestoreSignal, contract.ImagesDir, "", values, o.Logf)
 	if err != nil {
 		return nil, err
 	}
 	meta := newMetadata(contract.Command{Args: o.Cmd, Env: env, WorkDir: o.WorkDir}, wr, timings, o.Version)
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
-	meta.OnLimitsChange = o.OnLimitsChange
+	meta.OnLimitsChange, meta.OnEnvChange = o.OnLimitsChange, o.OnEnvChange
 	mb, err := meta.Marshal()
 	if err != nil {
 		return nil, err
@@ -233,4 +192,58 @@ func tmpfsDir() string {
 		return "/dev/shm"
 	}
 	return ""
+}
+
+// shellSet are variables that the build step's shell sets for the commands
+// it runs (`RUN crac-build checkpoint ...` is `/bin/sh -c ...`): the
+// working directory, the previous one, the nesting level and the last
+// command's path. They are not the image's: a container of the image has
+// none of them (or the launcher's own), so recorded as the build's
+// environment every start would warn that they differ.
+var shellSet = map[string]bool{"PWD": true, "OLDPWD": true, "SHLVL": true, "_": true}
+
+// stepEnv is the build step's environment without what its shell set.
+func stepEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); !shellSet[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// stepSecrets lists the secrets whose values a checkpoint in a build step
+// must not hold: every regular file under dir (contract.SecretsDir, where
+// `RUN --mount=type=secret,id=ID` puts /run/secrets/ID), named by its path
+// below dir, and the given ones (--secret ID=FILE, for secrets mounted
+// elsewhere). A missing dir is no secret.
+func stepSecrets(dir string, given []secrets.Secret) ([]secrets.Secret, error) {
+	out := append([]secrets.Secret{}, given...)
+	ids := map[string]string{}
+	for _, s := range given {
+		ids[s.ID] = s.File
+	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == dir {
+			return fs.SkipAll
+		}
+		if err != nil {
+			return fmt.Errorf("listing the build step's secrets: %w", err)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		id, _ := filepath.Rel(dir, p)
+		if f, ok := ids[id]; ok {
+			if samePath(f, p) {
+				return nil // given as --secret too
+			}
+			return fmt.Errorf("--secret %s=%s: %s is another secret of that ID", id, f, p)
+		}
+		ids[id] = p
+		out = append(out, secrets.Secret{ID: id, File: p})
+		return nil
+	})
+	return out, err
 }

@@ -1,11 +1,15 @@
 package builder
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/secrets"
 )
 
 func TestCheckBuildStep(t *testing.T) {
@@ -43,32 +47,108 @@ func TestCheckBuildStep(t *testing.T) {
 	}
 }
 
-// Options keeps its flat fields; WarmupOptions is the view Build and
-// Checkpoint share. Both directions must carry every field.
-func TestOptionsWarmupRoundTrip(t *testing.T) {
-	w := WarmupOptions{
-		Port: 8080, ReadyURL: "http://127.0.0.1:8080/health", ReadyTimeout: time.Minute,
-		Script: "/bin/true", ScriptTimeout: time.Hour, Requests: 7, Path: "/work", NoGC: true,
+func TestWarmupDefaults(t *testing.T) {
+	o := Options{Port: 9000}
+	if err := o.warmupDefaults(); err != nil {
+		t.Fatal(err)
 	}
-	var o Options
-	o.SetWarmup(w)
-	if diff := cmp.Diff(o.warmup(), w); diff != "" {
-		t.Errorf("round trip (-got +want):\n%s", diff)
+	want := Options{Port: 9000, ReadyURL: "http://127.0.0.1:9000/", ReadyTimeout: DefaultReadyTimeout, WarmupTimeout: DefaultWarmupTimeout, WarmupPath: "/"}
+	if diff := cmp.Diff(o, want); diff != "" {
+		t.Errorf("defaults (-got +want):\n%s", diff)
+	}
+	for _, bad := range []Options{{}, {Port: 1, WarmupPath: "work"}, {ReadyURL: "http://x/", WarmupRequests: 3}} {
+		if err := bad.warmupDefaults(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
 	}
 }
 
-func TestWarmupDefaults(t *testing.T) {
-	w := WarmupOptions{Port: 9000}
-	if err := w.defaults(); err != nil {
+// checkpointOptions are the least a Checkpoint needs.
+func checkpointOptions() Options {
+	return Options{Cmd: []string{"java", "-jar", "/app/app.jar"}, Port: 8080, CriuBundle: "/bundle", Launcher: "/crac-launch", NoAgent: true}
+}
+
+// Checkpoint takes Build's options: the policies get the same defaults
+// and checks (the environment policy was build's alone).
+func TestCheckpointDefaults(t *testing.T) {
+	o := checkpointOptions()
+	if err := o.checkpointDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	want := WarmupOptions{Port: 9000, ReadyURL: "http://127.0.0.1:9000/", ReadyTimeout: DefaultReadyTimeout, ScriptTimeout: DefaultWarmupTimeout, Path: "/"}
-	if diff := cmp.Diff(w, want); diff != "" {
-		t.Errorf("defaults (-got +want):\n%s", diff)
+	if o.OnEnvChange != contract.EnvChangeWarn || o.OnLimitsChange != contract.LimitsChangeWarn || o.OnRestoreError != contract.OnRestoreErrorCold {
+		t.Errorf("policies %q %q %q, want the defaults", o.OnEnvChange, o.OnLimitsChange, o.OnRestoreError)
 	}
-	for _, bad := range []WarmupOptions{{}, {Port: 1, Path: "work"}, {ReadyURL: "http://x/", Requests: 3}} {
-		if err := bad.defaults(); err == nil {
-			t.Errorf("%+v: no error", bad)
+	if o.ReadyURL != "http://127.0.0.1:8080/" || o.Logf == nil {
+		t.Errorf("ReadyURL %q, Logf set %v", o.ReadyURL, o.Logf != nil)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"no command", func(o *Options) { o.Cmd = nil }, "no command"},
+		{"env policy", func(o *Options) { o.OnEnvChange = "maybe" }, "--on-env-change"},
+		{"limits policy", func(o *Options) { o.OnLimitsChange = "maybe" }, "--on-limits-change"},
+		{"restore policy", func(o *Options) { o.OnRestoreError = "ignore" }, "--on-restore-error"},
+		{"restore signal", func(o *Options) { o.RestoreSignal = "SIGKILL" }, "SIGKILL"},
+		{"secret twice", func(o *Options) { o.Secrets = []secrets.Secret{{ID: "a", File: "/x"}, {ID: "a", File: "/y"}} }, "given twice"},
+		{"cpus", func(o *Options) { o.CPUs = 2 }, "--cpus: only for crac-build build"},
+		{"memory", func(o *Options) { o.MemoryBytes = 1 << 30 }, "--memory: only for"},
+		{"user", func(o *Options) { o.User = "app" }, "--user: only for"},
+		{"network", func(o *Options) { o.Network = "host" }, "--network: only for"},
+		{"combined output", func(o *Options) { o.CombinedOutput = true }, "--combined-output: only for"},
+		{"image flags", func(o *Options) {
+			o.Base, o.Outputs, o.Push, o.Adds = "b", []string{"o"}, []string{"p"}, []Add{{"a", "/a"}}
+		}, "--base, --add, --output, --push: only for"},
+		{"no bundle", func(o *Options) { o.CriuBundle = "" }, "CRIU bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := checkpointOptions()
+			tc.change(&o)
+			if err := o.checkpointDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("checkpointDefaults: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A RUN step's shell exports PWD, SHLVL, _ and OLDPWD: not the image's,
+// they must not be recorded as the build's environment.
+func TestStepEnv(t *testing.T) {
+	got := stepEnv([]string{"PATH=/usr/bin", "PWD=/app", "SHLVL=1", "_=/opt/crac-build/bin/crac-build", "OLDPWD=/", "JAVA_HOME=/opt/java", "HOME=/root", "PWDX=1"})
+	want := []string{"PATH=/usr/bin", "JAVA_HOME=/opt/java", "HOME=/root", "PWDX=1"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("stepEnv (-got +want):\n%s", diff)
+	}
+}
+
+func TestStepSecrets(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "secrets")
+	write := func(p, v string) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(p, []byte(v), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if got, err := stepSecrets(dir, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no secrets dir: %v, %v", got, err)
+	}
+	token := write(filepath.Join(dir, "token"), "s3cr3t-token-value")
+	write(filepath.Join(dir, "db", "password"), "hunter2-hunter2")
+	other := write(filepath.Join(t.TempDir(), "key"), "another-secret-value")
+	got, err := stepSecrets(dir, []secrets.Secret{{ID: "key", File: other}, {ID: "token", File: token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []secrets.Secret{{ID: "key", File: other}, {ID: "token", File: token}, {ID: "db/password", File: filepath.Join(dir, "db", "password")}}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("stepSecrets (-got +want):\n%s", diff)
+	}
+	if _, err := stepSecrets(dir, []secrets.Secret{{ID: "token", File: other}}); err == nil || !strings.Contains(err.Error(), "another secret of that ID") {
+		t.Errorf("an ID given for another file than /run/secrets/ID: %v", err)
 	}
 }

@@ -60,9 +60,9 @@ func skipSecretsDir(rel string) bool {
 // checkpointHygiene is what Build and Checkpoint make of the dump's
 // report: the inventory (or at least its warnings), the check of the
 // restore signal, and the scan of the CRIU images and of the application's
-// files (upper: "" for none) for the build secrets (staged: nil for none)
-// and well-known secret formats.
-func checkpointHygiene(rep *checkpoint.Report, restoreSignal, images, upper string, staged *secrets.Staged, logf func(string, ...any)) (*contract.Hygiene, error) {
+// files (upper: "" for none) for the build secrets (nil for none) and
+// well-known secret formats.
+func checkpointHygiene(rep *checkpoint.Report, restoreSignal, images, upper string, staged *secrets.Values, logf func(string, ...any)) (*contract.Hygiene, error) {
 	hyg := rep.Hygiene
 	if hyg == nil {
 		hyg = &contract.Hygiene{Warnings: rep.Warnings}
@@ -114,7 +114,7 @@ func scanFiles(images, upper string) ([]secrets.File, error) {
 // scanCheckpoint searches the checkpoint and the diff for the build
 // secrets' values and for well-known secret formats, records the scans in
 // h, and fails naming each secret found (never its value).
-func scanCheckpoint(files []secrets.File, staged *secrets.Staged, h *contract.Hygiene) error {
+func scanCheckpoint(files []secrets.File, staged *secrets.Values, h *contract.Hygiene) error {
 	var needles []secrets.Needle
 	if staged != nil {
 		for _, id := range staged.IDs() {

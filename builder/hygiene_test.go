@@ -87,7 +87,7 @@ func TestScanCheckpoint(t *testing.T) {
 		t.Errorf("scanned files (-got +want):\n%s", diff)
 	}
 	h := &contract.Hygiene{}
-	err = scanCheckpoint(files, staged, h)
+	err = scanCheckpoint(files, staged.Values, h)
 	if err == nil {
 		t.Fatal("scan of a checkpoint holding a secret succeeded")
 	}
@@ -119,7 +119,7 @@ func TestScanCheckpoint(t *testing.T) {
 	// Without the secret in them the same files pass.
 	write(filepath.Join(images, "pages-1.img"), []byte("nothing here"))
 	write(filepath.Join(upper, "app", "cache.txt"), []byte("nothing here"))
-	if err := scanCheckpoint(files, staged, &contract.Hygiene{}); err != nil {
+	if err := scanCheckpoint(files, staged.Values, &contract.Hygiene{}); err != nil {
 		t.Errorf("scan of a clean checkpoint: %v", err)
 	}
 	if err := scanCheckpoint(files, nil, &contract.Hygiene{}); err != nil {

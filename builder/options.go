@@ -17,6 +17,7 @@ import (
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/sandbox"
 	"github.com/crac-build/crac-build/secrets"
 )
 
@@ -41,20 +42,31 @@ func ParseAdd(s string) (Add, error) {
 	return Add{Src: src, Dest: dest}, nil
 }
 
-// Options of a build. Zero values mean the documented defaults.
+// Options of a build (Build) or of a checkpoint in an image build step
+// (Checkpoint): one type for both, so that a setting of one is a setting
+// of the other. The fields marked "Build only" say where an image comes
+// from and goes, or how the sandbox is limited; in a build step the image
+// build tool decides those, and Checkpoint refuses them. Zero values mean
+// the documented defaults.
 type Options struct {
-	// Base is the base image reference (registry, oci-layout:, docker-archive:).
+	// Base is the base image reference (registry, oci-layout:,
+	// docker-archive:). Build only.
 	Base string
+	// Adds are host files copied into the image. Build only.
 	Adds []Add
 	// Cmd is the application's command; empty means the base's
-	// ENTRYPOINT + CMD.
-	Cmd     []string
+	// ENTRYPOINT + CMD (Build), and is an error for Checkpoint.
+	Cmd []string
+	// WorkDir is the application's working directory (default: the
+	// base's for Build, the current one for Checkpoint).
 	WorkDir string
-	// Env adds or replaces variables of the base's environment (K=V).
+	// Env adds or replaces variables of the base's environment (Build)
+	// or of the build step's (Checkpoint), K=V.
 	Env []string
 	// User runs the application as this user ("app", "1000", "app:staff",
 	// "1000:1000"), as `docker run --user` does; empty means the base's
 	// USER. Names resolve in the image's /etc/passwd and /etc/group.
+	// Build only (a build step's application runs as the step's user).
 	User string
 	// Port is the application's TCP port inside the sandbox.
 	Port int
@@ -62,8 +74,9 @@ type Options struct {
 	// default http://127.0.0.1:PORT/.
 	ReadyURL     string
 	ReadyTimeout time.Duration
-	// WarmupScript runs on the host, in the sandbox's network, with
-	// CRAC_APP_URL, CRAC_APP_HOST and CRAC_APP_PORT set.
+	// WarmupScript runs with CRAC_APP_URL, CRAC_APP_HOST and CRAC_APP_PORT
+	// set, in the application's network namespace: on the host for Build,
+	// in the build step for Checkpoint.
 	WarmupScript  string
 	WarmupTimeout time.Duration
 	// WarmupRequests GET requests to WarmupPath (default /) follow the script.
@@ -74,7 +87,9 @@ type Options struct {
 	// CPUs and MemoryBytes limit the sandbox as the target deployment
 	// limits its container (`--cpus`, `--memory`): the JVM sizes its heap,
 	// GC and compiler threads from them at start, and the checkpoint keeps
-	// that. 0 means no limit (the build host's CPUs and memory).
+	// that. 0 means no limit (the build host's CPUs and memory). Build
+	// only: in a build step the step's own limits apply (`buildah bud
+	// --cpus --memory`).
 	CPUs        float64
 	MemoryBytes int64
 	// OnLimitsChange is what the launcher does when a container's limits
@@ -91,21 +106,21 @@ type Options struct {
 	OnEnvChange string
 	// CombinedOutput gives the application one pipe for stdout and
 	// stderr, as `2>&1` would; at restore both then go to the container's
-	// stdout (CRIU restores one pipe as one file).
+	// stdout (CRIU restores one pipe as one file). Build only.
 	CombinedOutput bool
 
 	// Outputs are image references to write (oci-layout:, docker-archive:),
-	// Push registry references to push to.
+	// Push registry references to push to. Build only.
 	Outputs []string
 	Push    []string
-	// Insecure allows plain-HTTP registries for Base and Push.
+	// Insecure allows plain-HTTP registries for Base and Push. Build only.
 	Insecure bool
 	// Platform selects the base from a multi-platform index (default: this
 	// host's). Its architecture must be this host's: the build runs the
-	// application here.
+	// application here. Build only.
 	Platform *v1.Platform
 
-	// Compression of the layers the build writes (default zstd).
+	// Compression of the layers the build writes (default zstd). Build only.
 	Compression layers.Compression
 	// ArchiveCompression is the compression of every layer in a
 	// docker-archive output: "" is gzip (any Docker loads it; Docker
@@ -113,6 +128,9 @@ type Options struct {
 	// they are.
 	ArchiveCompression layers.Compression
 	// CriuBundle is the host folder holding the CRIU bundle (`make criu`).
+	// Checkpoint installs it, the launcher and the agent under
+	// contract.Prefix unless they are there already (as in the
+	// crac-build image).
 	CriuBundle string
 	// Launcher is the host path of the crac-launch binary.
 	Launcher string
@@ -125,11 +143,12 @@ type Options struct {
 	// afterRestore fails: contract.OnRestoreErrorCold (default) or
 	// contract.OnRestoreErrorContinue.
 	OnRestoreError string
-	// Runtime is the OCI runtime (default runc).
+	// Runtime is the OCI runtime (default runc). Build only.
 	Runtime string
-	// CacheDir keeps unpacked base images between builds.
+	// CacheDir keeps unpacked base images between builds. Build only.
 	CacheDir string
 	// TempDir holds the build's scratch files (default os.TempDir()).
+	// Build only.
 	TempDir string
 
 	// AppOutput receives the application's stdout and stderr as it runs
@@ -146,6 +165,9 @@ type Options struct {
 	// Secrets are given to the application during the build only, as
 	// read-only files /run/secrets/ID; the checkpoint and the diff are
 	// scanned for their values, and a value found fails the build.
+	// Checkpoint gives nothing (the build step has its secrets already,
+	// e.g. RUN --mount=type=secret): it scans the checkpoint for the value
+	// of every file under /run/secrets and of each Secrets file.
 	Secrets []secrets.Secret
 	// AllowConnections lets the build go on when the application holds
 	// established TCP connections to peers outside its process tree at
@@ -153,7 +175,8 @@ type Options struct {
 	AllowConnections bool
 	// Network is the sandbox's network: "none" (default: loopback only)
 	// or "host" (the build host's network: the application can reach
-	// services during warmup; its port must be free on the host).
+	// services during warmup; its port must be free on the host). Build
+	// only: Checkpoint's application always has loopback only.
 	Network string
 	// RestoreSignal (SIGUSR1 or SIGWINCH) is sent by the launcher to the
 	// restored application after each restore; the application must
@@ -162,6 +185,7 @@ type Options struct {
 	RestoreSignal string
 }
 
+// defaults checks and completes the options of a Build.
 func (o *Options) defaults() error {
 	if o.Base == "" {
 		return fmt.Errorf("no base image (--base)")
@@ -169,11 +193,6 @@ func (o *Options) defaults() error {
 	if err := registry.CheckHostArch(o.Platform); err != nil {
 		return err
 	}
-	w := o.warmup()
-	if err := w.defaults(); err != nil {
-		return err
-	}
-	o.SetWarmup(w)
 	if o.Compression == "" {
 		o.Compression = layers.Zstd
 	}
@@ -183,29 +202,14 @@ func (o *Options) defaults() error {
 	if o.MemoryBytes > 0 && o.MemoryBytes < MinMemory {
 		return fmt.Errorf("--memory %d: a JVM needs at least %s", o.MemoryBytes, contract.HumanBytes(MinMemory))
 	}
-	if o.OnLimitsChange == "" {
-		o.OnLimitsChange = contract.LimitsChangeWarn
-	}
-	if err := contract.CheckLimitsPolicy(o.OnLimitsChange); err != nil {
-		return fmt.Errorf("--on-limits-change: %w", err)
-	}
-	if o.OnEnvChange == "" {
-		o.OnEnvChange = contract.EnvChangeWarn
-	}
-	if err := contract.CheckEnvPolicy(o.OnEnvChange); err != nil {
-		return fmt.Errorf("--on-env-change: %w", err)
-	}
 	if len(o.Outputs) == 0 && len(o.Push) == 0 {
 		return fmt.Errorf("nowhere to put the image: give --output or --push")
 	}
 	if o.CriuBundle == "" || o.Launcher == "" {
 		return fmt.Errorf("the CRIU bundle and the launcher are needed (see `crac-build doctor`)")
 	}
-	if err := o.agentDefaults(); err != nil {
+	if err := o.sharedDefaults(); err != nil {
 		return err
-	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
 	}
 	if err := o.hygieneDefaults(); err != nil {
 		return err
@@ -220,22 +224,74 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// warmup returns the readiness and warmup fields as the type that Build
-// and Checkpoint share.
-func (o *Options) warmup() WarmupOptions {
-	return WarmupOptions{
-		Port: o.Port, ReadyURL: o.ReadyURL, ReadyTimeout: o.ReadyTimeout,
-		Script: o.WarmupScript, ScriptTimeout: o.WarmupTimeout,
-		Requests: o.WarmupRequests, Path: o.WarmupPath, NoGC: o.NoGC, Settle: o.Settle,
+// checkpointDefaults checks and completes the options of a Checkpoint,
+// which refuses the fields that only a Build uses: set, they would be
+// silently ignored.
+func (o *Options) checkpointDefaults() error {
+	if len(o.Cmd) == 0 {
+		return fmt.Errorf("no command: give it after -- (or as --cmd), e.g. crac-build checkpoint --port 8080 -- java -jar /app/app.jar")
 	}
+	var buildOnly []string
+	for _, f := range []struct {
+		flag string
+		set  bool
+	}{
+		{"--base", o.Base != ""},
+		{"--add", len(o.Adds) > 0},
+		{"--user", o.User != ""},
+		{"--output", len(o.Outputs) > 0},
+		{"--push", len(o.Push) > 0},
+		{"--insecure", o.Insecure},
+		{"--platform", o.Platform != nil},
+		{"--compression", o.Compression != ""},
+		{"--cpus", o.CPUs != 0},
+		{"--memory", o.MemoryBytes != 0},
+		{"--network", o.Network != "" && o.Network != sandbox.NetworkNone},
+		{"--combined-output", o.CombinedOutput},
+		{"--runtime", o.Runtime != ""},
+		{"--cache-dir", o.CacheDir != ""},
+	} {
+		if f.set {
+			buildOnly = append(buildOnly, f.flag)
+		}
+	}
+	if len(buildOnly) > 0 {
+		return fmt.Errorf("%s: only for crac-build build; in a build step the image build tool decides the image, its user and the step's limits (e.g. buildah bud --cpus --memory)", strings.Join(buildOnly, ", "))
+	}
+	if o.CriuBundle == "" || o.Launcher == "" {
+		return fmt.Errorf("the CRIU bundle and the launcher are needed: copy /opt/crac-build from the crac-build image, or give --criu-bundle and --launcher")
+	}
+	if err := o.sharedDefaults(); err != nil {
+		return err
+	}
+	return o.hygieneDefaults()
 }
 
-// SetWarmup sets the readiness and warmup fields from w.
-func (o *Options) SetWarmup(w WarmupOptions) {
-	o.Port, o.ReadyURL, o.ReadyTimeout = w.Port, w.ReadyURL, w.ReadyTimeout
-	o.WarmupScript, o.WarmupTimeout = w.Script, w.ScriptTimeout
-	o.WarmupRequests, o.WarmupPath, o.NoGC = w.Requests, w.Path, w.NoGC
-	o.Settle = w.Settle
+// sharedDefaults checks and completes what Build and Checkpoint share:
+// the warmup, the launcher's policies and the agent.
+func (o *Options) sharedDefaults() error {
+	if err := o.warmupDefaults(); err != nil {
+		return err
+	}
+	if o.OnLimitsChange == "" {
+		o.OnLimitsChange = contract.LimitsChangeWarn
+	}
+	if err := contract.CheckLimitsPolicy(o.OnLimitsChange); err != nil {
+		return fmt.Errorf("--on-limits-change: %w", err)
+	}
+	if o.OnEnvChange == "" {
+		o.OnEnvChange = contract.EnvChangeWarn
+	}
+	if err := contract.CheckEnvPolicy(o.OnEnvChange); err != nil {
+		return fmt.Errorf("--on-env-change: %w", err)
+	}
+	if err := o.agentDefaults(); err != nil {
+		return err
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return nil
 }
 
 // Defaults of the time bounds.

@@ -20,54 +20,33 @@ import (
 	"github.com/crac-build/crac-build/warmup"
 )
 
-// WarmupOptions say when the application is ready and how to warm it up
-// before the dump. Build (in a runc sandbox) and Checkpoint (in an image
-// build step) share them, and the same flags set them.
-type WarmupOptions struct {
-	// Port is the application's TCP port inside its network namespace.
-	Port int
-	// ReadyURL is probed (inside the namespace) until it answers 2xx/3xx;
-	// default http://127.0.0.1:PORT/.
-	ReadyURL     string
-	ReadyTimeout time.Duration
-	// Script runs with CRAC_APP_URL, CRAC_APP_HOST and CRAC_APP_PORT set,
-	// in the application's network namespace.
-	Script        string
-	ScriptTimeout time.Duration
-	// Requests GET requests to Path (default /) follow the script.
-	Requests int
-	Path     string
-	// NoGC skips the GC and native heap trim before the dump.
-	NoGC bool
-	// Settle is the pause between the pre-dump GC and the dump (0:
-	// checkpoint.SettleTime).
-	Settle time.Duration
-}
-
-func (w *WarmupOptions) defaults() error {
-	if w.Port == 0 && w.ReadyURL == "" {
+// warmupDefaults checks and completes the fields that say when the
+// application is ready and how to warm it up, which Build (in a runc
+// sandbox) and Checkpoint (in an image build step) share.
+func (o *Options) warmupDefaults() error {
+	if o.Port == 0 && o.ReadyURL == "" {
 		return fmt.Errorf("the application's port (--port) or a readiness URL (--ready-url) is needed to know when it is ready")
 	}
-	if w.ReadyURL == "" {
-		w.ReadyURL = fmt.Sprintf("http://127.0.0.1:%d/", w.Port)
+	if o.ReadyURL == "" {
+		o.ReadyURL = fmt.Sprintf("http://127.0.0.1:%d/", o.Port)
 	}
-	if w.ReadyTimeout == 0 {
-		w.ReadyTimeout = DefaultReadyTimeout
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
 	}
-	if w.ScriptTimeout == 0 {
-		w.ScriptTimeout = DefaultWarmupTimeout
+	if o.WarmupTimeout == 0 {
+		o.WarmupTimeout = DefaultWarmupTimeout
 	}
-	if w.Path == "" {
-		w.Path = "/"
+	if o.WarmupPath == "" {
+		o.WarmupPath = "/"
 	}
-	if !strings.HasPrefix(w.Path, "/") {
-		return fmt.Errorf("--warmup-path %q must start with /", w.Path)
+	if !strings.HasPrefix(o.WarmupPath, "/") {
+		return fmt.Errorf("--warmup-path %q must start with /", o.WarmupPath)
 	}
-	if w.Requests > 0 && w.Port == 0 {
+	if o.WarmupRequests > 0 && o.Port == 0 {
 		return fmt.Errorf("--warmup-requests needs --port")
 	}
-	if w.Script != "" {
-		abs, err := filepath.Abs(w.Script)
+	if o.WarmupScript != "" {
+		abs, err := filepath.Abs(o.WarmupScript)
 		if err != nil {
 			return err
 		}
@@ -76,17 +55,17 @@ func (w *WarmupOptions) defaults() error {
 			return fmt.Errorf("warmup script: %w", err)
 		}
 		if fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("warmup script %s is not executable (chmod +x)", w.Script)
+			return fmt.Errorf("warmup script %s is not executable (chmod +x)", o.WarmupScript)
 		}
-		w.Script = abs
+		o.WarmupScript = abs
 	}
 	return nil
 }
 
 // appAddr is the host and port the warmup script is told.
-func (w *WarmupOptions) appAddr() (string, int) {
-	host, port := "127.0.0.1", w.Port
-	if u, err := url.Parse(w.ReadyURL); err == nil && port == 0 {
+func (o *Options) appAddr() (string, int) {
+	host, port := "127.0.0.1", o.Port
+	if u, err := url.Parse(o.ReadyURL); err == nil && port == 0 {
 		host = u.Hostname()
 		port, _ = strconv.Atoi(u.Port())
 		if port == 0 {
@@ -190,8 +169,9 @@ func (a *appOutput) failed(what string, err error) error {
 
 // warmRun is what warmAndDump needs besides the application.
 type warmRun struct {
-	warmup WarmupOptions
-	coord  coordOptions
+	// o says when the application is ready and how to warm it up.
+	o     *Options
+	coord coordOptions
 	// flags are the dump mode's (dumpFlags).
 	flags     []string
 	out       *appOutput
@@ -216,7 +196,7 @@ type warmResult struct {
 // application's own checkpoint request (org.crac) ends the wait for
 // readiness and the warmup: the checkpoint is taken at that moment.
 func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
-	w, out := r.warmup, r.out
+	w, out := r.o, r.out
 	res := &warmResult{}
 	client := warmup.Client(a.DialContext)
 	agents := newSandboxAgents(a)
@@ -246,20 +226,20 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 	t0 := time.Now()
 	res.warmup.ReadyAfterMs = ready.Milliseconds()
 	host, port := w.appAddr()
-	if w.Script != "" && req.asked() == nil {
-		r.logf("running warmup script %s", w.Script)
-		res.warmup.Script = filepath.Base(w.Script)
-		sctx, cancel := context.WithTimeout(req.ctx, w.ScriptTimeout)
-		err := warmup.Script(sctx, w.Script, os.Environ(), host, port, a.StartInNetns, r.scriptOut)
+	if w.WarmupScript != "" && req.asked() == nil {
+		r.logf("running warmup script %s", w.WarmupScript)
+		res.warmup.Script = filepath.Base(w.WarmupScript)
+		sctx, cancel := context.WithTimeout(req.ctx, w.WarmupTimeout)
+		err := warmup.Script(sctx, w.WarmupScript, os.Environ(), host, port, a.StartInNetns, r.scriptOut)
 		cancel()
 		if err != nil && req.asked() == nil {
 			return nil, out.failed("warmup", err)
 		}
 	}
-	if w.Requests > 0 && req.asked() == nil {
-		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)) + w.Path
-		r.logf("sending %d warmup requests to %s", w.Requests, u)
-		s, err := warmup.HTTP(req.ctx, client, u, w.Requests)
+	if w.WarmupRequests > 0 && req.asked() == nil {
+		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)) + w.WarmupPath
+		r.logf("sending %d warmup requests to %s", w.WarmupRequests, u)
+		s, err := warmup.HTTP(req.ctx, client, u, w.WarmupRequests)
 		if err != nil && req.asked() == nil {
 			return nil, out.failed("warmup", err)
 		}

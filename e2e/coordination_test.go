@@ -177,6 +177,39 @@ func TestCoordinationRestore(t *testing.T) {
 	fmt.Printf("coordination: before=%d after=%d in order\n", countPrefix(got, "beforeCheckpoint"), countPrefix(got, "afterRestore"))
 }
 
+// The org.crac facade registers proxies that hold the application's
+// Resources weakly, as the published library does. A Resource the
+// application keeps is notified after full GCs, before the checkpoint and
+// after the restore; one it drops in its beforeCheckpoint still gets
+// afterRestore (the builder's pre-dump GC comes in between); one it never
+// kept is collected and never notified.
+func TestCoordinationFullGC(t *testing.T) {
+	ref, res := coordinatedImage(t, "coordinated-gc", nil, "GC_TEST=1")
+	// The agent counts the proxies it notified: the collected Resource's
+	// stays until its WeakHashMap entry is expunged, and does nothing.
+	if co := res.Metadata.Coordination; co == nil || co.Resources < 4 || co.Resources > 5 {
+		t.Fatalf("coordination metadata %+v, want 4 Resources notified (5 with the collected one's proxy)", co)
+	}
+	s := startRef(t, ref, "GREETING=gc")
+	if mode, reason := s.r.WaitMode(5 * time.Second); mode != "restored" {
+		t.Fatalf("launcher mode %q (%s), want restored", mode, reason)
+	}
+	got := events(t, s)
+	if len(got) == 0 || !regexp.MustCompile(`^full GCs: \d+, unreferenced resource collected: true$`).MatchString(got[0]) {
+		t.Fatalf("events %q: want the full GCs to have collected the unreferenced Resource first", got)
+	}
+	want := []string{
+		"beforeCheckpoint one-shot", "beforeCheckpoint env", "beforeCheckpoint log", "beforeCheckpoint server",
+		"afterRestore server", "afterRestore log", "afterRestore env GREETING=gc getenv=null", "afterRestore one-shot",
+	}
+	if diff := cmp.Diff(got[1:], want); diff != "" {
+		t.Errorf("notifications in the restored JVM (-got +want):\n%s", diff)
+	}
+	if body := get(t, s.url+"/"); !strings.Contains(body, "greeting gc") {
+		t.Errorf("GET / = %q, want the restored server", body)
+	}
+}
+
 func countPrefix(lines []string, p string) int {
 	n := 0
 	for _, l := range lines {
@@ -225,7 +258,7 @@ func TestCoordinationBeforeCheckpointFailsBuild(t *testing.T) {
 		t.Fatal("the build succeeded although a Resource's beforeCheckpoint threw")
 	}
 	for _, want := range []string{
-		"beforeCheckpoint of org.crac resource FailingResource failed",
+		"beforeCheckpoint of org.crac.ResourceWrapper[FailingResource] failed",
 		"java.io.IOException: FailingResource cannot be checkpointed",
 		"at Coordinated$FailingResource.beforeCheckpoint(Coordinated.java:",
 	} {

@@ -303,7 +303,8 @@ func (p *engine) runWarm(image, name string, extra ...string) string {
 }
 
 // runExpect is runWarm for either outcome of the launcher: want is
-// "restored" or "cold". It returns the launcher's line.
+// "restored" or "cold". It returns the launcher's lines (the outcome, then
+// any warning).
 func (p *engine) runExpect(image, name, want string, extra ...string) string {
 	p.t.Helper()
 	return p.runFlags(image, name, want, append(append([]string{}, p.warm...), extra...))
@@ -325,26 +326,56 @@ func (p *engine) runFlags(image, name, want string, flags []string) string {
 		}
 		p.remove(name)
 	}()
-	// Bounds for a shared, loaded machine: an idle one restores in
-	// 0.1-0.2 s; with other test suites on its 2 cores it took up to 3 s.
-	mode := ""
-	for i := 0; i < 600 && mode == ""; i++ {
-		switch l := logs(); {
-		case strings.Contains(l, "crac-launch: restored in"):
-			mode = "restored"
-		case strings.Contains(l, "crac-launch: cold start"):
-			mode = "cold"
-		default:
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if mode == "" {
-		t.Fatalf("%s: no 'crac-launch: restored in' or 'cold start' line within 60 s", image)
-	}
+	mode, _ := p.waitStart(name, 1)
 	if mode != want {
 		t.Fatalf("%s: the launcher %s, want %s:\n%s", image, mode, want, logs())
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	body := p.greeting(url)
+	// A restored JVM carries on counting from the warmup's requests.
+	if want == "restored" && requestsServed(body) < 10 {
+		t.Errorf("GET %s = %q: want the warmup's requests carried over", url, body)
+	}
+	p.run("stop", "--time", "10", name)
+	if st := strings.TrimSpace(p.run("inspect", "--format", "{{.State.ExitCode}}", name)); st != "143" {
+		t.Errorf("exit status after %s stop = %s, want 143 (the JVM's, after SIGTERM)", filepath.Base(p.bin), st)
+	}
+	lines := launcherLines(logs())
+	t.Logf("%s: %s", image, lines)
+	return lines
+}
+
+// waitStart waits until the container's output holds the n-th outcome
+// of the launcher (a container restarted n-1 times) and returns it:
+// "restored" or "cold", and the line.
+func (p *engine) waitStart(name string, n int) (mode, line string) {
+	p.t.Helper()
+	// Bounds for a shared, loaded machine: an idle one restores in
+	// 0.1-0.2 s; with other test suites on its 2 cores it took up to 3 s.
+	for i := 0; i < 600; i++ {
+		out, _ := p.try("logs", name)
+		var starts []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "crac-launch: restored in") || strings.HasPrefix(l, "crac-launch: cold start") {
+				starts = append(starts, strings.TrimSpace(l))
+			}
+		}
+		if len(starts) >= n {
+			line = starts[n-1]
+			if strings.HasPrefix(line, "crac-launch: restored in") {
+				return "restored", line
+			}
+			return "cold", line
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.t.Fatalf("%s: no launcher outcome (start %d: 'crac-launch: restored in' or 'cold start') within 60 s", name, n)
+	return "", ""
+}
+
+// greeting waits for examples/hello's answer at url and returns it.
+func (p *engine) greeting(url string) string {
+	p.t.Helper()
 	var body string
 	for i := 0; i < 300; i++ {
 		resp, err := shortClient.Get(url)
@@ -359,19 +390,20 @@ func (p *engine) runFlags(image, name, want string, flags []string) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !strings.Contains(body, "hello from crac-build") {
-		t.Fatalf("GET %s through %s's published port = %q, want the hello greeting", url, filepath.Base(p.bin), body)
+		p.t.Fatalf("GET %s through %s's published port = %q, want the hello greeting", url, filepath.Base(p.bin), body)
 	}
-	// A restored JVM carries on counting from the warmup's requests.
-	if want == "restored" && requestsServed(body) < 10 {
-		t.Errorf("GET %s = %q: want the warmup's requests carried over", url, body)
+	return body
+}
+
+// launcherLines are the lines of the launcher in a container's output.
+func launcherLines(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "crac-launch:") {
+			out = append(out, strings.TrimSpace(l))
+		}
 	}
-	p.run("stop", "--time", "10", name)
-	if st := strings.TrimSpace(p.run("inspect", "--format", "{{.State.ExitCode}}", name)); st != "143" {
-		t.Errorf("exit status after %s stop = %s, want 143 (the JVM's, after SIGTERM)", filepath.Base(p.bin), st)
-	}
-	line := strings.TrimSpace(firstLine(logs(), "crac-launch:"))
-	t.Logf("%s: %s", image, line)
-	return line
+	return strings.Join(out, "\n")
 }
 
 func fileExists(p string) bool {
@@ -474,6 +506,69 @@ func TestPodmanFromDockerArchive(t *testing.T) {
 		t.Errorf("podman load said %q, want the archive's tag", out)
 	}
 	p.runWarm("localhost/crac-e2e/hello:archive", "crac-e2e-archive")
+}
+
+// TestPodmanRestart: `podman restart` keeps the container's file system,
+// so the second start meets what the first run wrote (the launcher's
+// files, the application's). It must restore again, from the checkpoint
+// (not from the first run's state), or start cold saying why; and serve.
+func TestPodmanRestart(t *testing.T) {
+	requireTools(t, "podman")
+	ref := helloImage(t)
+	p := newPodman(t)
+	const image = "localhost/crac-e2e/hello:restart"
+	archive := filepath.Join(t.TempDir(), "hello.tar")
+	ctx := context.Background()
+	img, err := registry.Load(ctx, ref, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.Write(ctx, img, "docker-archive:"+archive+":"+image, registry.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	p.run("load", "--quiet", "--input", archive)
+
+	const name = "crac-e2e-restart"
+	port := freePort(t)
+	p.run("run", "--detach", "--name", name, "--cap-add", "CHECKPOINT_RESTORE", "--publish", fmt.Sprintf("127.0.0.1:%d:8080", port), image)
+	defer func() {
+		if t.Failed() {
+			out, _ := p.try("logs", name)
+			t.Logf("podman logs %s:\n%s", name, out)
+		}
+		_, _ = p.try("rm", "--force", "--time", "0", name)
+	}()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if mode, line := p.waitStart(name, 1); mode != "restored" {
+		t.Fatalf("first start: %s", line)
+	}
+	first := requestsServed(p.greeting(url))
+	for i := 0; i < 5; i++ {
+		p.greeting(url)
+	}
+
+	for start := 2; start <= 3; start++ {
+		p.run("restart", "--time", "10", name)
+		mode, line := p.waitStart(name, start)
+		t.Logf("start %d after podman restart: %s", start, line)
+		if mode == "cold" && strings.TrimSpace(strings.TrimPrefix(line, "crac-launch: cold start:")) == "" {
+			t.Errorf("start %d: a cold start without a reason: %q", start, line)
+		}
+		body := p.greeting(url)
+		// Restored from the checkpoint, the JVM counts on from the
+		// warmup's requests, as at the first start, not from the first
+		// run's; cold, it counts from 1.
+		switch n := requestsServed(body); {
+		case mode == "restored" && n != first:
+			t.Errorf("start %d restored: first answer counts %d requests, the first start's %d: not the checkpoint's state", start, n, first)
+		case mode == "cold" && n != 1:
+			t.Errorf("start %d cold: first answer counts %d requests, want 1", start, n)
+		}
+	}
+	p.run("stop", "--time", "10", name)
+	if st := strings.TrimSpace(p.run("inspect", "--format", "{{.State.ExitCode}}", name)); st != "143" {
+		t.Errorf("exit status after %s stop = %s, want 143 (the JVM's, after SIGTERM)", filepath.Base(p.bin), st)
+	}
 }
 
 // copyTree copies the files of src into a new dir in the given order,

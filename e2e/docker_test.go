@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,52 +161,6 @@ func dockerVersion(t *testing.T, d *engine) (string, int) {
 	return v, major
 }
 
-// launches returns the launcher's "restored in" and "cold start" lines
-// of a container's log, in order.
-func (p *engine) launches(name string) []string {
-	out, _ := p.try("logs", name)
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "crac-launch: restored in") || strings.HasPrefix(l, "crac-launch: cold start") {
-			lines = append(lines, l)
-		}
-	}
-	return lines
-}
-
-// waitLaunch waits for a container's nth launcher line (1-based).
-func (p *engine) waitLaunch(name string, n int) string {
-	p.t.Helper()
-	for i := 0; i < 600; i++ {
-		if ls := p.launches(name); len(ls) >= n {
-			return ls[n-1]
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	out, _ := p.try("logs", name)
-	p.t.Fatalf("%s: no launcher line #%d within 60 s:\n%s", name, n, out)
-	return ""
-}
-
-// getHello GETs / until the hello app answers 200 and returns the body.
-func getHello(t *testing.T, port int) string {
-	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	for i := 0; i < 300; i++ {
-		resp, err := shortClient.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), "hello from crac-build") {
-				return string(b)
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("GET %s: no hello greeting within 30 s", url)
-	return ""
-}
-
 // writeContext writes a build context: file name -> content.
 func writeContext(t *testing.T, files map[string]string) string {
 	t.Helper()
@@ -325,15 +277,16 @@ func TestDocker(t *testing.T) {
 		name := "crac-e2e-docker-restart"
 		d.run(append(append([]string{"run", "--detach", "--name", name, "--publish", fmt.Sprintf("127.0.0.1:%d:8080", port)}, d.warm...), warm)...)
 		defer d.remove(name)
-		if l := d.waitLaunch(name, 1); !strings.HasPrefix(l, "crac-launch: restored in") {
+		if mode, l := d.waitStart(name, 1); mode != "restored" {
 			t.Fatalf("first start: %s", l)
 		}
-		getHello(t, port)
+		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+		d.greeting(url)
 		// Same container, same file system: what the first run wrote
 		// is still there.
 		d.run("restart", "--time", "10", name)
-		second := d.waitLaunch(name, 2)
-		body := getHello(t, port)
+		_, second := d.waitStart(name, 2)
+		body := d.greeting(url)
 		switch {
 		case strings.HasPrefix(second, "crac-launch: restored in"):
 			if requestsServed(body) < 10 {

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -259,31 +260,29 @@ func faults() []fault {
 // cold JVM starting, or a hung criu waiting for its deadline.
 func TestFaults(t *testing.T) {
 	helloImage(t)
-	type result struct {
-		ran, ok bool
-		took    time.Duration
-	}
-	all := faults()
-	results := make([]result, len(all))
+	runFaultMatrix(t, faults())
+}
+
+// faultResult is what became of one fault of the matrix.
+type faultResult struct {
+	// selected: its subtest ran (-run may leave it out).
+	selected, skipped, ok bool
+	took                  time.Duration
+}
+
+// runFaultMatrix runs each fault as a parallel subtest and reports the
+// matrix. Under CRAC_E2E=1 (make test, CI) a fault that skips fails: the
+// matrix must not shrink silently on a machine that cannot show a fault.
+func runFaultMatrix(t *testing.T, all []fault) {
+	results := make([]faultResult, len(all))
 	// Runs when every subtest, parallel ones included, is done.
 	t.Cleanup(func() {
-		ran, passed := 0, 0
-		var table []string
+		names := make([]string, len(all))
 		for i, f := range all {
-			r := results[i]
-			if !r.ran {
-				continue // not selected by -run, or skipped
-			}
-			ran++
-			outcome := "FAILED"
-			if r.ok {
-				passed++
-				outcome = fmt.Sprintf("cold, serving after %.1f s", r.took.Seconds())
-			}
-			table = append(table, fmt.Sprintf("%-72s %s", f.name, outcome))
+			names[i] = f.name
 		}
-		t.Logf("fault matrix:\n%s", strings.Join(table, "\n"))
-		summary := fmt.Sprintf("faults: %d/%d started cold and served", passed, ran)
+		table, summary := faultSummary(names, results)
+		t.Logf("fault matrix:\n%s", table)
 		t.Log(summary)
 		if p := os.Getenv("CRAC_FAULTS_SUMMARY"); p != "" {
 			if err := os.WriteFile(p, []byte(summary+"\n"), 0o644); err != nil {
@@ -291,14 +290,50 @@ func TestFaults(t *testing.T) {
 			}
 		}
 	})
+	strict := os.Getenv("CRAC_E2E") == "1"
 	for i, f := range all {
 		t.Run(f.name, func(t *testing.T) {
-			t.Cleanup(func() { results[i].ran, results[i].ok = !t.Skipped(), !t.Failed() && !t.Skipped() })
+			results[i].selected = true
+			t.Cleanup(func() {
+				results[i].skipped, results[i].ok = t.Skipped(), !t.Failed() && !t.Skipped()
+				if t.Skipped() && strict {
+					t.Errorf("fault %q skipped under CRAC_E2E=1: the matrix must run every fault", f.name)
+				}
+			})
 			o := f.setup(t)
 			t.Parallel()
 			results[i].took = runFault(t, f, o)
 		})
 	}
+}
+
+// faultSummary is the matrix's table and its last line: passed out of
+// every fault that was selected, skipped ones included (named), so that
+// a skip never reads as K/K.
+func faultSummary(names []string, results []faultResult) (table, summary string) {
+	selected, passed := 0, 0
+	var rows, skipped []string
+	for i, r := range results {
+		if !r.selected {
+			continue // not selected by -run
+		}
+		selected++
+		outcome := "FAILED"
+		switch {
+		case r.skipped:
+			outcome = "SKIPPED"
+			skipped = append(skipped, names[i])
+		case r.ok:
+			passed++
+			outcome = fmt.Sprintf("cold, serving after %.1f s", r.took.Seconds())
+		}
+		rows = append(rows, fmt.Sprintf("%-72s %s", names[i], outcome))
+	}
+	summary = fmt.Sprintf("faults: %d/%d started cold and served", passed, selected)
+	if len(skipped) > 0 {
+		summary += fmt.Sprintf(" (%d skipped: %s)", len(skipped), strings.Join(skipped, "; "))
+	}
+	return strings.Join(rows, "\n"), summary
 }
 
 // runFault starts the fault's container and checks the promise: one
@@ -679,4 +714,66 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A skipped fault is not a passed one: the summary counts it out of the
+// total and names it.
+func TestFaultSummary(t *testing.T) {
+	names := []string{"passes", "skips", "fails", "not selected"}
+	results := []faultResult{
+		{selected: true, ok: true, took: 3 * time.Second},
+		{selected: true, skipped: true},
+		{selected: true},
+		{},
+	}
+	table, summary := faultSummary(names, results)
+	if want := "faults: 1/3 started cold and served (1 skipped: skips)"; summary != want {
+		t.Errorf("summary %q, want %q", summary, want)
+	}
+	for _, want := range []string{"passes", "cold, serving after 3.0 s", "skips", "SKIPPED", "fails", "FAILED"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, "not selected") {
+		t.Errorf("table shows a fault -run left out:\n%s", table)
+	}
+}
+
+// faultSelfTest is set in the copy of this test binary that
+// TestFaultSkipFailsUnderE2E runs.
+const faultSelfTest = "CRAC_E2E_FAULT_SELFTEST"
+
+// TestFaultSkipFailsUnderE2E runs a matrix whose one fault skips, in a
+// copy of this test binary with CRAC_E2E=1: the run must fail, and its
+// summary must not read 0/0 or 1/1.
+func TestFaultSkipFailsUnderE2E(t *testing.T) {
+	summaryFile := filepath.Join(t.TempDir(), "summary")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultMatrixSelfTest$", "-test.v")
+	cmd.Env = append(os.Environ(), faultSelfTest+"=1", "CRAC_E2E=1", "CRAC_FAULTS_SUMMARY="+summaryFile)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Errorf("a matrix with a skipped fault passed under CRAC_E2E=1:\n%s", out)
+	}
+	b, rerr := os.ReadFile(summaryFile)
+	if rerr != nil {
+		t.Fatalf("no summary: %v\n%s", rerr, out)
+	}
+	if got, want := strings.TrimSpace(string(b)), "faults: 0/1 started cold and served (1 skipped: cannot be shown here)"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}
+
+// TestFaultMatrixSelfTest is the matrix TestFaultSkipFailsUnderE2E runs.
+func TestFaultMatrixSelfTest(t *testing.T) {
+	if os.Getenv(faultSelfTest) != "1" {
+		return // only as TestFaultSkipFailsUnderE2E's child (not a skip: CI fails on skips)
+	}
+	runFaultMatrix(t, []fault{{
+		name: "cannot be shown here",
+		setup: func(t *testing.T) runner.Options {
+			t.Skip("this machine cannot show the fault")
+			return runner.Options{}
+		},
+	}})
 }

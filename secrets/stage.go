@@ -49,13 +49,62 @@ func Parse(s string) (Secret, error) {
 	return Secret{ID: id, File: file}, nil
 }
 
+// Values are secrets' contents, kept in memory for the scan of a
+// checkpoint.
+type Values struct {
+	m map[string][]byte
+}
+
+// Load reads every secret's file. IDs must be unique and files no bigger
+// than MaxSize.
+func Load(list []Secret) (*Values, error) {
+	v := &Values{m: map[string][]byte{}}
+	for _, sec := range list {
+		if _, dup := v.m[sec.ID]; dup {
+			v.Clear()
+			return nil, fmt.Errorf("--secret %s given twice", sec.ID)
+		}
+		b, err := os.ReadFile(sec.File)
+		if err == nil && len(b) > MaxSize {
+			err = fmt.Errorf("%d bytes, more than a secret's limit of %d", len(b), MaxSize)
+		}
+		if err != nil {
+			v.Clear()
+			return nil, fmt.Errorf("reading secret %s: %w", sec.ID, err)
+		}
+		v.m[sec.ID] = b
+	}
+	return v, nil
+}
+
+// IDs returns the secrets' IDs, sorted.
+func (v *Values) IDs() []string {
+	var ids []string
+	for id := range v.m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Value returns a secret's content.
+func (v *Values) Value(id string) []byte { return v.m[id] }
+
+// Clear overwrites the contents and forgets them.
+func (v *Values) Clear() {
+	for id, b := range v.m {
+		clear(b)
+		delete(v.m, id)
+	}
+}
+
 // Staged secrets are copies on a tmpfs of their own, ready to be
 // bind-mounted read-only at contract.SecretsDir in the sandbox. Their
 // values stay in memory for the scan.
 type Staged struct {
 	// Dir is the tmpfs mount point holding one file per ID.
-	Dir     string
-	values  map[string][]byte
+	Dir string
+	*Values
 	mounted bool
 }
 
@@ -64,25 +113,18 @@ type Staged struct {
 // tmpfs keeps the copies off the disk; Close unmounts it, and the copies
 // are gone.
 func Stage(dir string, list []Secret) (_ *Staged, err error) {
-	s := &Staged{Dir: dir, values: map[string][]byte{}}
+	v, err := Load(list)
+	if err != nil {
+		return nil, err
+	}
+	s := &Staged{Dir: dir, Values: v}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
 		}
 	}()
 	var total int64
-	for _, sec := range list {
-		if _, dup := s.values[sec.ID]; dup {
-			return nil, fmt.Errorf("--secret %s given twice", sec.ID)
-		}
-		b, err := os.ReadFile(sec.File)
-		if err != nil {
-			return nil, fmt.Errorf("reading secret %s: %w", sec.ID, err)
-		}
-		if len(b) > MaxSize {
-			return nil, fmt.Errorf("secret %s has %d bytes, more than a secret's limit of %d", sec.ID, len(b), MaxSize)
-		}
-		s.values[sec.ID] = b
+	for _, b := range v.m {
 		total += int64(len(b))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -97,25 +139,12 @@ func Stage(dir string, list []Secret) (_ *Staged, err error) {
 	s.mounted = true
 	for _, id := range s.IDs() {
 		// 0400, owned by root, as BuildKit's secret mounts.
-		if err := os.WriteFile(filepath.Join(dir, id), s.values[id], 0o400); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, id), s.Value(id), 0o400); err != nil {
 			return nil, fmt.Errorf("staging secret %s: %w", id, err)
 		}
 	}
 	return s, nil
 }
-
-// IDs returns the staged secrets' IDs, sorted.
-func (s *Staged) IDs() []string {
-	var ids []string
-	for id := range s.values {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-// Value returns a staged secret's content.
-func (s *Staged) Value(id string) []byte { return s.values[id] }
 
 // Close unmounts the tmpfs (its files vanish with it) and removes Dir.
 func (s *Staged) Close() error {
@@ -133,10 +162,7 @@ func (s *Staged) Close() error {
 	if err := os.RemoveAll(s.Dir); err != nil {
 		errs = append(errs, err)
 	}
-	for id, v := range s.values {
-		clear(v)
-		delete(s.values, id)
-	}
+	s.Clear()
 	return errors.Join(errs...)
 }
 

@@ -15,7 +15,7 @@ import (
 
 func checkpointCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "checkpoint",
+		Name:  cmdCheckpoint,
 		Usage: "in an image build step (RUN): run the app, warm it up and checkpoint it into " + contract.Prefix,
 		Description: `Runs CMD in this root filesystem, in its own PID, mount and network
 namespaces (loopback only), waits until it is ready, warms it up and dumps
@@ -23,33 +23,22 @@ it with CRIU into ` + contract.ImagesDir + `, with the metadata, the
 launcher and the CRIU bundle under ` + contract.Prefix + `. The step's layer
 is a warm image once ENTRYPOINT is ["` + contract.LauncherPath + `"].
 
+It takes build's flags about the app, its warmup and the launcher's
+policies; the image build tool makes the image, so --base, --add, --output
+and --push are not here, and the flags marked "build only" are refused.
+Every file under ` + contract.SecretsDir + ` (RUN --mount=type=secret) and
+each --secret file is a secret: the checkpoint fails if it holds one.
+
 The build step needs root, no seccomp filter, CAP_SYS_ADMIN, CAP_NET_ADMIN
 and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
 		ArgsUsage: "-- CMD [ARGS...]",
-		Flags: append(appFlags("build step", "in the build step, in the app's network"),
-			&cli.BoolFlag{Name: "json", Usage: "print the metadata as JSON on stdout"},
-		),
+		Flags:     imageFlags(cmdCheckpoint),
 		Action: func(c *cli.Context) error {
-			o := builder.CheckpointOptions{
-				Cmd:              c.Args().Slice(),
-				WorkDir:          c.String("workdir"),
-				Env:              c.StringSlice("env"),
-				Warmup:           warmupOptions(c),
-				CriuBundle:       criuBundle(c),
-				Launcher:         launcherPath(c),
-				Agent:            c.String("agent"),
-				NoAgent:          c.Bool("no-agent"),
-				OnRestoreError:   c.String("on-restore-error"),
-				AllowConnections: c.Bool("allow-connections"),
-				RestoreSignal:    c.String("restore-signal"),
-				AppOutput:        appOutput(c),
-				Version:          version,
-
-				OnLimitsChange: c.String("on-limits-change"),
-			}
-			if err := checkEnv(o.Env); err != nil {
+			o, err := imageOptions(c)
+			if err != nil {
 				return err
 			}
+			o.AppOutput = appOutput(c)
 			u := newUI(c)
 			defer u.done()
 			o.Logf = u.logf

@@ -36,7 +36,9 @@ import org.crac.Resource;
  * registers a fourth resource whose beforeCheckpoint throws. At run time
  * (read through the crac-build agent after a restore): GREETING is shown
  * by GET /; FAIL_AFTER_RESTORE=1 makes afterRestore of env throw;
- * AFTER_RESTORE_DELAY_MS makes it take that long.
+ * AFTER_RESTORE_DELAY_MS makes it take that long. GC_TEST=1 adds a Resource
+ * the application drops in its beforeCheckpoint and one it never keeps,
+ * then runs full GCs (see gcTest).
  */
 public final class Coordinated {
     private static final List<String> EVENTS = new ArrayList<>();
@@ -191,11 +193,65 @@ public final class Coordinated {
         }
     }
 
+    /**
+     * A Resource the application keeps only until its beforeCheckpoint
+     * (a task that finishes at the checkpoint, say): org.crac still owes
+     * it afterRestore, though a full GC comes before every checkpoint.
+     */
+    static final class OneShotResource implements Resource {
+        @Override
+        public void beforeCheckpoint(Context<? extends Resource> context) {
+            event("beforeCheckpoint one-shot");
+            ONE_SHOT = null;
+        }
+
+        @Override
+        public void afterRestore(Context<? extends Resource> context) {
+            event("afterRestore one-shot");
+        }
+    }
+
+    /** A Resource nothing references: collected, never notified. */
+    static final class UnreferencedResource implements Resource {
+        @Override
+        public void beforeCheckpoint(Context<? extends Resource> context) {
+            event("beforeCheckpoint unreferenced");
+        }
+
+        @Override
+        public void afterRestore(Context<? extends Resource> context) {
+            event("afterRestore unreferenced");
+        }
+    }
+
     // The resources must stay reachable: the global context holds them weakly.
     static LogResource LOG;
     static ServerResource SERVER;
     static EnvResource ENV;
     static FailingResource FAILING;
+    static OneShotResource ONE_SHOT;
+
+    /**
+     * GC_TEST=1: registers a OneShotResource and an UnreferencedResource,
+     * then runs full GCs until the unreferenced one is gone (at most 10),
+     * and says so: the Resources the application keeps must still be
+     * notified.
+     */
+    static void gcTest() throws InterruptedException {
+        ONE_SHOT = new OneShotResource();
+        Core.getGlobalContext().register(ONE_SHOT);
+        UnreferencedResource u = new UnreferencedResource();
+        java.lang.ref.WeakReference<Resource> gone = new java.lang.ref.WeakReference<>(u);
+        Core.getGlobalContext().register(u);
+        u = null;
+        int gcs = 0;
+        while (gone.get() != null && gcs < 10) {
+            System.gc();
+            gcs++;
+            Thread.sleep(20);
+        }
+        event("full GCs: " + gcs + ", unreferenced resource collected: " + (gone.get() == null));
+    }
 
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(System.getenv().getOrDefault("PORT", "8080"));
@@ -209,6 +265,9 @@ public final class Coordinated {
         if ("1".equals(System.getenv("FAIL_BEFORE_CHECKPOINT"))) {
             FAILING = new FailingResource();
             Core.getGlobalContext().register(FAILING);
+        }
+        if ("1".equals(System.getenv("GC_TEST"))) {
+            gcTest();
         }
         if ("1".equals(System.getenv("CHECKPOINT_AT_START"))) {
             event("checkpointRestore requested");

@@ -1,14 +1,9 @@
 package org.crac;
 
-import java.lang.ref.WeakReference;
-import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.WeakHashMap;
 
 /** The implementation found by reflection (see Core). */
 final class Compat {
@@ -39,9 +34,9 @@ final class Compat {
     private final Method checkpointRestore;
     private final Method register;
     private final Object globalContext;
-    // The implementation may hold its resources weakly: keep each proxy as
-    // long as the application keeps its resource.
-    private final Map<Resource, Object> proxies = new WeakHashMap<>();
+    // Registrations the implementation refused: checkpointRestore() then
+    // refuses too, as org.crac does (a checkpoint would miss a Resource).
+    private final List<Throwable> registerErrors = new ArrayList<>();
 
     private static Compat find() {
         List<String> pkgs = new ArrayList<>();
@@ -78,44 +73,29 @@ final class Compat {
         register = context.getMethod("register", resourceClass);
     }
 
-    synchronized void register(Resource r) {
-        WeakReference<Resource> ref = new WeakReference<>(r);
-        InvocationHandler h = (proxy, m, args) -> {
-            Resource target = ref.get();
-            switch (m.getName()) {
-                case "beforeCheckpoint":
-                    if (target != null) {
-                        target.beforeCheckpoint(GLOBAL);
-                    }
-                    return null;
-                case "afterRestore":
-                    if (target != null) {
-                        target.afterRestore(GLOBAL);
-                    }
-                    return null;
-                case "toString":
-                    return "org.crac resource " + target;
-                case "hashCode":
-                    return System.identityHashCode(proxy);
-                case "equals":
-                    return proxy == args[0];
-                default:
-                    throw new UnsupportedOperationException(m.toString());
-            }
-        };
-        Object proxy = Proxy.newProxyInstance(Compat.class.getClassLoader(), new Class<?>[] {resourceClass}, h);
-        proxies.put(r, proxy);
+    void register(Resource r) {
+        Object proxy = ResourceWrapper.wrap(r, resourceClass);
         try {
             register.invoke(globalContext, proxy);
         } catch (IllegalAccessException e) {
-            throw new IllegalStateException(e);
+            synchronized (registerErrors) {
+                registerErrors.add(e);
+            }
         } catch (InvocationTargetException e) {
-            Throwable c = e.getCause();
-            throw c instanceof RuntimeException ? (RuntimeException) c : new IllegalStateException(c);
+            synchronized (registerErrors) {
+                registerErrors.add(e.getCause());
+            }
         }
     }
 
     void checkpointRestore() throws CheckpointException, RestoreException {
+        synchronized (registerErrors) {
+            if (!registerErrors.isEmpty()) {
+                UnsupportedOperationException e = new UnsupportedOperationException("a Resource could not be registered");
+                registerErrors.forEach(e::addSuppressed);
+                throw e;
+            }
+        }
         try {
             checkpointRestore.invoke(null);
         } catch (IllegalAccessException e) {

@@ -15,11 +15,18 @@ package org.crac;
  *       or {@code Context.getGlobalContext()} where Core lacks it; and
  *       {@code Context.register(Resource)};</li>
  *   <li>every org.crac Resource is registered there as a
- *       {@code java.lang.reflect.Proxy} of the implementation's Resource.</li>
+ *       {@code java.lang.reflect.Proxy} of the implementation's Resource,
+ *       whose handler (ResourceWrapper) holds the Resource weakly and lives
+ *       in a WeakHashMap keyed by it: the implementation sees proxies only,
+ *       alive as long as the application keeps its Resources;</li>
+ *   <li>getGlobalContext(), register and checkpointRestore() are called
+ *       reflectively, and the implementation's exceptions are translated
+ *       into org.crac's.</li>
  * </ol>
  *
  * Without an implementation, registering does nothing and
- * checkpointRestore() throws UnsupportedOperationException.
+ * checkpointRestore() throws UnsupportedOperationException; so it does
+ * when a registration failed.
  */
 public class Core {
     private Core() {

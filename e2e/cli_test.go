@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/testutil"
+	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/runner"
+)
+
+// The tests of this file run bin/crac-build itself, as a user or a
+// Containerfile does: the flags go through the command line, not through
+// builder.Options.
+
+// crac runs bin/crac-build with args; a failure's error carries its
+// stderr. stdout is returned alone (--json).
+func crac(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	bin := filepath.Join(repoRoot(t), "bin/crac-build")
+	if !fileExists(bin) {
+		msg := "the command-line tests need bin/crac-build (make all)"
+		if os.Getenv("CRAC_E2E") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	// SIGTERM first: crac-build then removes its sandbox on the way out.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
+	var stdout bytes.Buffer
+	var stderr testutil.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("crac-build %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// TestCLIBuild: `crac-build build` with the flags a CI job gives (a build
+// secret, a memory limit, the environment policy, an output and a push to
+// a registry): each lands in the image, which restores and serves, and
+// whose policy applies.
+func TestCLIBuild(t *testing.T) {
+	requireTools(t, "docker-registry")
+	helloImage(t) // the package's work and cache dirs
+	root := repoRoot(t)
+	reg := distRegistry(t)
+	dir := t.TempDir()
+	secret, value := secretFile(t)
+	ref := "oci-layout:" + filepath.Join(dir, "images") + ":cli"
+	pushed := reg + "/crac-e2e/hello:cli"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	out, err := crac(t, ctx,
+		"--criu-bundle", filepath.Join(root, "build/criu"), "--cache-dir", cacheDir,
+		"build",
+		"--base", "oci-layout:"+filepath.Join(root, "build/base")+":jre17",
+		"--add", filepath.Join(root, "examples/hello/build/hello.jar")+":/app/hello.jar",
+		"--cmd", "java -jar /app/hello.jar",
+		"--port", "8080", "--ready-url", "http://127.0.0.1:8080/health",
+		"--warmup-requests", "20",
+		"--secret", "token="+secret,
+		"--memory", "512m",
+		"--on-env-change", "cold",
+		"--output", ref,
+		"--push", pushed, "--insecure",
+		"--json",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Digest   string            `json:"digest"`
+		Metadata contract.Metadata `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("build --json: %v\n%s", err, out)
+	}
+	m := res.Metadata
+	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-jar", "/app/hello.jar"}); diff != "" {
+		t.Errorf("--cmd: cold command (-got +want):\n%s", diff)
+	}
+	if m.OnEnvChange != contract.EnvChangeCold {
+		t.Errorf("--on-env-change cold: policy %q", m.OnEnvChange)
+	}
+	if m.Limits == nil || m.Limits.MemoryLimitBytes != 512<<20 {
+		t.Errorf("--memory 512m: limits %+v", m.Limits)
+	}
+	if h := m.Hygiene; h == nil || len(h.Secrets) != 1 || h.Secrets[0].ID != "token" || !h.Secrets[0].Scanned {
+		t.Errorf("--secret token: scans %+v, want token scanned", h)
+	}
+	if strings.Contains(out, value) {
+		t.Error("the build's JSON holds the secret's value")
+	}
+	img, err := registry.Load(ctx, pushed, registry.Options{Insecure: true})
+	if err != nil {
+		t.Fatalf("--push: %v", err)
+	}
+	if d, err := img.Digest(); err != nil || d.String() != res.Digest {
+		t.Errorf("--push: the registry has %v (%v), the build made %s", d, err, res.Digest)
+	}
+
+	// Restores with the build's environment; with another one, the policy
+	// starts it cold.
+	s := startRef(t, ref)
+	if mode, reason := s.r.WaitMode(5 * time.Second); mode != "restored" {
+		t.Errorf("launcher mode %q (%s), want restored", mode, reason)
+	}
+	get(t, s.url+"/")
+	s = startRefWith(t, runner.Options{Image: ref, Env: []string{"GREETING=changed"}})
+	if mode, reason := s.r.WaitMode(5 * time.Second); mode != "cold" || !strings.Contains(reason, "GREETING (set at run time)") {
+		t.Errorf("with GREETING set: launcher %q (%s), want a cold start naming GREETING", mode, reason)
+	}
+	get(t, s.url+"/")
+}
+
+// cliContext makes a build context for buildah with bin/crac-build in it
+// (the Containerfile copies it in: the command under test is this
+// checkout's, not the one in the crac-build image) and the given files.
+func cliContext(t *testing.T, p *engine, containerfile string, files map[string]string) string {
+	t.Helper()
+	root := repoRoot(t)
+	dir := filepath.Join(p.dir, "context-"+strings.ReplaceAll(t.Name(), "/", "-"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files["crac-build"] = filepath.Join(root, "bin/crac-build")
+	for name, src := range files {
+		if out, err := exec.Command("cp", "-a", src, filepath.Join(dir, name)).CombinedOutput(); err != nil {
+			t.Fatalf("cp %s: %v\n%s", src, err, out)
+		}
+	}
+	cf := fmt.Sprintf(`FROM oci:%s:crac-build AS crac-build
+FROM oci:%s:jre17
+COPY --from=crac-build /opt/crac-build /opt/crac-build
+COPY crac-build /usr/local/bin/crac-build
+`, filepath.Join(root, "build/image"), filepath.Join(root, "build/base")) + containerfile
+	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestCLICheckpointSecret: an application that reads a secret the build
+// step mounts (RUN --mount=type=secret) and keeps it: `crac-build
+// checkpoint` must fail naming the secret, as `build` does, never printing
+// its value.
+func TestCLICheckpointSecret(t *testing.T) {
+	p := newBuildah(t)
+	classes, _ := probe(t)
+	secret, value := secretFile(t)
+	dir := cliContext(t, p, `COPY probe /app/probe
+RUN --mount=type=secret,id=token crac-build checkpoint \
+      --port 8080 --ready-url http://127.0.0.1:8080/health \
+      --env SECRET_MODE=keep --env SECRET_ID=token \
+      -- java -cp /app/probe Probe
+ENTRYPOINT ["/opt/crac-build/bin/crac-launch"]
+`, map[string]string{"probe": classes})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	args := append(append([]string{"bud", "--network", "none"}, buildStepFlags...),
+		"--secret", "id=token,src="+secret, "-f", filepath.Join(dir, "Containerfile"), "-t", "localhost/crac-e2e/probe:keep", dir)
+	out, err := p.buildah(ctx, args...)
+	if err == nil {
+		t.Fatalf("the checkpoint of an application that keeps its build step's secret succeeded:\n%s", tail(out, 30))
+	}
+	for _, want := range []string{`secret "token" found in pages-`, "read secrets after the restore"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("buildah output lacks %q:\n%s", want, tail(out, 30))
+		}
+	}
+	if strings.Contains(out, value) {
+		t.Errorf("the output prints the secret's value")
+	}
+}
+
+// TestCLICheckpointEnv: `crac-build checkpoint --on-env-change cold` in a
+// RUN step records the image's environment, not what the step's shell set
+// (PWD, SHLVL, ...): the image restores under the cold policy, without a
+// warning, and starts cold with another GREETING.
+func TestCLICheckpointEnv(t *testing.T) {
+	p := newBuildah(t)
+	root := repoRoot(t)
+	dir := cliContext(t, p, `COPY hello.jar /app/hello.jar
+ENV GREETING=built
+WORKDIR /app
+RUN cd / && cd /app && crac-build checkpoint --on-env-change cold \
+      --port 8080 --ready-url http://127.0.0.1:8080/health \
+      --warmup-requests 20 \
+      -- java -jar /app/hello.jar
+ENTRYPOINT ["/opt/crac-build/bin/crac-launch"]
+`, map[string]string{"hello.jar": filepath.Join(root, "examples/hello/build/hello.jar")})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	const image = "localhost/crac-e2e/hello:cli-env"
+	args := append(append([]string{"bud", "--network", "none"}, buildStepFlags...), "-f", filepath.Join(dir, "Containerfile"), "-t", image, dir)
+	if _, err := p.buildah(ctx, args...); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(p.run("create", image))
+	dst := filepath.Join(p.dir, "metadata-env.json")
+	p.run("cp", id+":"+contract.MetadataPath, dst)
+	p.run("rm", id)
+	m, err := contract.Read(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.OnEnvChange != contract.EnvChangeCold {
+		t.Errorf("policy %q, want cold", m.OnEnvChange)
+	}
+	for _, kv := range m.Cold.Env {
+		if k, _, _ := strings.Cut(kv, "="); shellSetForTest[k] {
+			t.Errorf("the build's environment holds %s, which only the RUN step's shell set", kv)
+		}
+	}
+	if lines := p.runExpect(image, "crac-e2e-cli-env", "restored"); strings.Contains(lines, "environment differs") {
+		t.Errorf("the restore warns of an environment change:\n%s", lines)
+	}
+	line := p.runExpect(image, "crac-e2e-cli-env-cold", "cold", "-e", "GREETING=run")
+	if !strings.Contains(line, "GREETING (changed)") {
+		t.Errorf("the cold start's reason does not name GREETING: %s", line)
+	}
+}
+
+// shellSetForTest are the variables a shell sets for the commands it runs.
+var shellSetForTest = map[string]bool{"PWD": true, "OLDPWD": true, "SHLVL": true, "_": true}
