@@ -18,6 +18,7 @@ import (
 
 	"github.com/crac-build/crac-build/checkpoint"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/cpubaseline"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/progress"
 	"github.com/crac-build/crac-build/registry"
@@ -83,6 +84,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		workDir = baseCfg.Config.WorkingDir
 	}
 	env := mergeEnv(baseCfg.Config.Env, o.Env)
+	level, err := cpuLevel(o.CPUBaseline)
+	if err != nil {
+		return nil, err
+	}
+	var levelEnv []string
+	if level != nil {
+		cold, levelEnv = level.Apply(cold)
+		o.Logf("limiting the JVM and glibc to %s", level.Name)
+	}
 
 	scratch, err := os.MkdirTemp(o.TempDir, "crac-build-")
 	if err != nil {
@@ -160,6 +170,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	jflags := checkpointFlags(cold, env)
 	args, runEnv := o.withAgent(withJVMFlags(cold, jflags), jvmEnv(cold, env, jflags))
+	runEnv = cpubaseline.AppendEnv(runEnv, levelEnv)
 	run, err := runAndDump(ctx, &o, runSpec{
 		lower:   []string{rtFS, appFS, baseFS},
 		args:    args,
@@ -191,6 +202,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	meta.OnLimitsChange = o.OnLimitsChange
 	meta.OnEnvChange = o.OnEnvChange
+	meta.CPUBaseline = baselineMeta(level, levelEnv, meta.Host.CPUFeatures)
 	if user != nil {
 		meta.User = user
 		meta.RequiredCaps = unique(append(meta.RequiredCaps, userRestoreCaps...))
@@ -486,6 +498,33 @@ func appPID(initPID int) (int, error) {
 		return 0, fmt.Errorf("no NSpid for process %s", kids[0])
 	}
 	return strconv.Atoi(ns[len(ns)-1])
+}
+
+// cpuLevel is the --cpu-baseline level (nil for native), refused when this
+// host's CPU lacks one of its features: the build would record features the
+// JVM never had.
+func cpuLevel(name string) (*cpubaseline.Level, error) {
+	level, err := cpubaseline.Lookup(name)
+	if err != nil || level == nil {
+		return nil, err
+	}
+	have, _, err := contract.CPUFeatures()
+	if err != nil {
+		return nil, err
+	}
+	if miss := level.Missing(have); len(miss) > 0 {
+		return nil, fmt.Errorf("--cpu-baseline %s: this host's CPU lacks %s; build on a CPU that has the level, or choose a lower one", name, strings.Join(miss, ", "))
+	}
+	return level, nil
+}
+
+// baselineMeta records a level in the metadata: what a restoring CPU needs
+// of a checkpoint made at it on a CPU with buildFeatures.
+func baselineMeta(level *cpubaseline.Level, env, buildFeatures []string) *contract.CPUBaseline {
+	if level == nil {
+		return nil
+	}
+	return &contract.CPUBaseline{Name: level.Name, Needs: level.Needed(buildFeatures), Env: env, CPUs: level.CPUs}
 }
 
 // withJVMFlags inserts flags (checkpointFlags) after a direct java

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/cpubaseline"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/sandbox"
 	"github.com/crac-build/crac-build/secrets"
@@ -98,8 +99,17 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	}
 	defer out.Close()
 	t0 := time.Now()
+	level, err := cpuLevel(o.CPUBaseline)
+	if err != nil {
+		return nil, err
+	}
+	var levelEnv []string
+	if level != nil {
+		o.Cmd, levelEnv = level.Apply(o.Cmd)
+	}
 	jflags := checkpointFlags(o.Cmd, env)
 	args, runEnv := o.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
+	runEnv = cpubaseline.AppendEnv(runEnv, levelEnv)
 	o.Logf("starting %s", strings.Join(args, " "))
 	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps, args, runEnv, o.WorkDir, out)
 	if err != nil {
@@ -125,6 +135,7 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 		return nil, err
 	}
 	meta := newMetadata(contract.Command{Args: o.Cmd, Env: env, WorkDir: o.WorkDir}, wr, timings, o.Version)
+	meta.CPUBaseline = baselineMeta(level, levelEnv, meta.Host.CPUFeatures)
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	meta.OnLimitsChange, meta.OnEnvChange = o.OnLimitsChange, o.OnEnvChange
 	mb, err := meta.Marshal()

@@ -76,7 +76,7 @@ func assemble(base v1.Image, baseCfg *v1.ConfigFile, ls []*layers.Layer, meta *c
 // Labels are the facts of the metadata that `inspect` and registries show
 // without reading the checkpoint layer.
 func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
-	h := sha256.Sum256([]byte(strings.Join(contract.ISAFeatures(m.Host.CPUFeatures), " ")))
+	h := sha256.Sum256([]byte(strings.Join(m.NeededCPUFeatures(), " ")))
 	l := map[string]string{
 		contract.LabelFormat:      strconv.Itoa(m.FormatVersion),
 		contract.LabelVersion:     m.Builder,
@@ -90,6 +90,9 @@ func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
 	}
 	if m.JVM != nil && m.JVM.GC != "" {
 		l[contract.LabelGC] = m.JVM.GC
+	}
+	if m.CPUBaseline != nil {
+		l[contract.LabelCPUBaseline] = m.CPUBaseline.Name
 	}
 	if m.User != nil {
 		l[contract.LabelUser] = fmt.Sprintf("%d:%d", m.User.UID, m.User.GID)

@@ -120,6 +120,10 @@ type Options struct {
 	// application here. Build only.
 	Platform *v1.Platform
 
+	// CPUBaseline limits the application to a CPU level (cpubaseline:
+	// "x86-64-v2", "x86-64-v3", "x86-64-v4") so that the image restores
+	// on any CPU of that level; "" or "native": the build CPU's features.
+	CPUBaseline string
 	// Compression of the layers the build writes (default zstd). Build only.
 	Compression layers.Compression
 	// ArchiveCompression is the compression of every layer in a

@@ -35,6 +35,9 @@ const (
 	LabelJVM         = "dev.crac-build.jvm"
 	LabelCaps        = "dev.crac-build.required-capabilities"
 	LabelCPUFeatures = "dev.crac-build.cpu-features-sha256"
+	// LabelCPUBaseline is the CPU level of an image built with
+	// --cpu-baseline (absent: native, the build CPU's features).
+	LabelCPUBaseline = "dev.crac-build.cpu-baseline"
 	LabelCheckpoint  = "dev.crac-build.checkpoint-raw-bytes"
 	LabelCreated     = "dev.crac-build.created"
 	// LabelGC names the JVM's collector; LabelLimits the processor count
@@ -76,6 +79,11 @@ const (
 	// and PagesMapLazy map even where the checkpoint does not allow it
 	// (tests and measurements).
 	EnvPages = "CRAC_PAGES"
+	// EnvCPUMask names CPU features (comma-separated /proc/cpuinfo flags)
+	// that the launcher's CPU check takes as missing on this host: to see
+	// whether an image would restore on a CPU without them (e.g.
+	// CRAC_CPU_MASK=avx512f,avx512bw).
+	EnvCPUMask = "CRAC_CPU_MASK"
 	// EnvBreakdown=1 makes the launcher print, after "restored in N ms",
 	// where the time went (from the patched CRIU's timing markers):
 	// "crac-launch: restore breakdown {JSON}" (checkpoint.Breakdown).
@@ -227,6 +235,33 @@ type Metadata struct {
 	// reading it (the bundle's patched CRIU, CRIU_MMAP_PAGE_IMAGE=1); nil
 	// (images of older builders): read.
 	Pages *Pages `json:"pages,omitempty"`
+	// CPUBaseline, if set, is the CPU level the application was limited
+	// to (build --cpu-baseline): a restoring CPU needs its Needs, not every
+	// feature of the build CPU (Host.CPUFeatures). nil: native.
+	CPUBaseline *CPUBaseline `json:"cpuBaseline,omitempty"`
+}
+
+// NeededCPUFeatures are the instruction-set features a restoring CPU must
+// have: the baseline's, or every one of the build CPU's.
+func (m *Metadata) NeededCPUFeatures() []string {
+	if m.CPUBaseline != nil {
+		return m.CPUBaseline.Needs
+	}
+	return ISAFeatures(m.Host.CPUFeatures)
+}
+
+// CPUBaseline is the level a checkpoint was made at (package cpubaseline).
+type CPUBaseline struct {
+	// Name is the level, e.g. "x86-64-v3".
+	Name string `json:"name"`
+	// Needs are the /proc/cpuinfo flags a restoring CPU must have.
+	Needs []string `json:"needs"`
+	// Env are KEY=VALUE additions the application started with and a cold
+	// start gets too (GLIBC_TUNABLES, JAVA_TOOL_OPTIONS for a command
+	// that is not java itself), appended to the container's value.
+	Env []string `json:"env,omitempty"`
+	// CPUs says which processors have the level, for people.
+	CPUs string `json:"cpus,omitempty"`
 }
 
 // Pages is the build's decision on direct-mapped restores (see

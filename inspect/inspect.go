@@ -69,12 +69,17 @@ type Info struct {
 	BuildArch            string     `json:"buildArch,omitempty"`
 	BuildCPU             string     `json:"buildCPU,omitempty"`
 	RequiredCapabilities []string   `json:"requiredCapabilities,omitempty"`
-	// CPUFeatures are the instruction-set features of the build host's
-	// CPU: a restore needs a CPU with all of them.
-	CPUFeatures []string         `json:"cpuFeatures,omitempty"`
-	ColdCommand []string         `json:"coldCommand,omitempty"`
-	Warmup      *contract.Warmup `json:"warmup,omitempty"`
-	Checkpoint  *Checkpoint      `json:"checkpoint,omitempty"`
+	// CPUFeatures are the instruction-set features a restoring CPU needs:
+	// the CPU baseline's, or every one of the build host's CPU (native).
+	CPUFeatures []string `json:"cpuFeatures,omitempty"`
+	// CPUBaseline is the level the image was built for ("native" when
+	// none was given).
+	CPUBaseline string `json:"cpuBaseline,omitempty"`
+	// CPUBaselineCPUs says which processors have the level.
+	CPUBaselineCPUs string           `json:"cpuBaselineCPUs,omitempty"`
+	ColdCommand     []string         `json:"coldCommand,omitempty"`
+	Warmup          *contract.Warmup `json:"warmup,omitempty"`
+	Checkpoint      *Checkpoint      `json:"checkpoint,omitempty"`
 	// Base is the image it was built on (the labels
 	// org.opencontainers.image.base.name and .digest), nil without them.
 	Base *contract.BaseImage `json:"base,omitempty"`
@@ -175,7 +180,11 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 	info.BuildArch = m.Host.Arch
 	info.BuildCPU = m.Host.CPUModel
 	info.RequiredCapabilities = m.RequiredCaps
-	info.CPUFeatures = contract.ISAFeatures(m.Host.CPUFeatures)
+	info.CPUFeatures = m.NeededCPUFeatures()
+	info.CPUBaseline = "native"
+	if b := m.CPUBaseline; b != nil {
+		info.CPUBaseline, info.CPUBaselineCPUs = b.Name, b.CPUs
+	}
 	info.ColdCommand = m.Cold.Args
 	info.User = m.User
 	w := m.Warmup

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crac-build/crac-build/agent"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/cpubaseline"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,8 +103,14 @@ func Abandon(pid int) error {
 // command line of a java command, else in JAVA_TOOL_OPTIONS), so that an
 // application using org.crac behaves alike warm or cold: registering
 // Resources works, and Core.checkpointRestore() returns at once. It may
-// change p.Cold and returns the environment to start with.
+// change p.Cold and returns the environment to start with. An image built
+// with --cpu-baseline gives the cold JVM the same limits (GLIBC_TUNABLES,
+// JAVA_TOOL_OPTIONS for a command that is not java).
 func ColdEnv(p *Plan, env []string) []string {
+	if p.Meta != nil && p.Meta.CPUBaseline != nil && sameArgs(p.Cold, p.Meta.Cold.Args) {
+		// The cold JVM gets the limits the checkpointed one had.
+		env = cpubaseline.AppendEnv(env, p.Meta.CPUBaseline.Env)
+	}
 	if p.Meta == nil || p.Meta.Coordination == nil || p.Meta.Coordination.Agent == "" || len(p.Cold) == 0 {
 		return env
 	}

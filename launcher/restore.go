@@ -387,10 +387,41 @@ func checkCPU(m *contract.Metadata) error {
 	if err != nil {
 		return err
 	}
-	if miss := contract.MissingFeatures(contract.ISAFeatures(m.Host.CPUFeatures), have); len(miss) > 0 {
-		return fmt.Errorf("CPU lacks features the checkpoint was made with: %s", strings.Join(miss, ","))
+	return cpuMissing(m, maskFeatures(have, os.Getenv(contract.EnvCPUMask)))
+}
+
+// cpuMissing checks a CPU's features (its /proc/cpuinfo flags) against what
+// the checkpoint needs: its baseline's features, or every instruction-set
+// feature of the build CPU.
+func cpuMissing(m *contract.Metadata, have []string) error {
+	miss := contract.MissingFeatures(m.NeededCPUFeatures(), have)
+	if len(miss) == 0 {
+		return nil
 	}
-	return nil
+	if b := m.CPUBaseline; b != nil {
+		return fmt.Errorf("CPU lacks features of %s that the checkpoint needs: %s (%s needs %s)", b.Name, strings.Join(miss, ","), b.Name, b.CPUs)
+	}
+	return fmt.Errorf("CPU lacks features the checkpoint was made with: %s", strings.Join(miss, ","))
+}
+
+// maskFeatures drops the comma-separated features of mask from have: with
+// CRAC_CPU_MASK the launcher answers for a CPU without them (will this
+// image restore on nodes without AVX-512?).
+func maskFeatures(have []string, mask string) []string {
+	if mask == "" {
+		return have
+	}
+	drop := map[string]bool{}
+	for _, f := range strings.Split(mask, ",") {
+		drop[strings.TrimSpace(f)] = true
+	}
+	var out []string
+	for _, f := range have {
+		if !drop[f] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // checkPIDs checks that every PID and TID of the checkpoint is free: CRIU

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/cpubaseline"
 )
 
 // imageFile writes a checkpoint image file and returns its sum.
@@ -549,5 +550,35 @@ func TestCapsMissingSysAdminStandsIn(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A CPU baseline's image restores on a CPU with the level's features and
+// none of the build CPU's others; a native image does not; a CPU below the
+// level is refused with the missing features named. The host view is this
+// host's flags with AVX-512 (or AVX2 and BMI2) masked, as CRAC_CPU_MASK does.
+func TestCPUBaselineCheck(t *testing.T) {
+	build := []string{"cmov", "cx8", "fxsr", "mmx", "sse", "sse2", "cx16", "popcnt", "sse4_1", "sse4_2", "ssse3",
+		"aes", "pclmulqdq", "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave", "adx",
+		"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512vbmi", "sha_ni", "xsavec", "erms"}
+	noAVX512 := maskFeatures(build, "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512vbmi")
+	noAVX2 := maskFeatures(build, "avx2, bmi2")
+	v3, err := cpubaseline.Lookup("x86-64-v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseline := &contract.Metadata{Host: contract.Host{CPUFeatures: build},
+		CPUBaseline: &contract.CPUBaseline{Name: v3.Name, Needs: v3.Needed(build), CPUs: v3.CPUs}}
+	native := &contract.Metadata{Host: contract.Host{CPUFeatures: build}}
+
+	if err := cpuMissing(baseline, noAVX512); err != nil {
+		t.Errorf("x86-64-v3 image on a CPU without AVX-512: %v, want a restore", err)
+	}
+	if err := cpuMissing(native, noAVX512); err == nil || !strings.Contains(err.Error(), "avx512f") {
+		t.Errorf("native image on a CPU without AVX-512: %v, want a refusal naming avx512f", err)
+	}
+	err = cpuMissing(baseline, noAVX2)
+	if err == nil || !strings.Contains(err.Error(), "CPU lacks features of x86-64-v3 that the checkpoint needs: avx2,bmi2") || !strings.Contains(err.Error(), "since 2015") {
+		t.Errorf("x86-64-v3 image on a CPU without AVX2: %v, want a refusal naming the level and avx2,bmi2", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crac-build/crac-build/builder"
 	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/cpubaseline"
 	"github.com/crac-build/crac-build/layers"
 	"github.com/crac-build/crac-build/registry"
 	"github.com/crac-build/crac-build/secrets"
@@ -95,6 +96,7 @@ func imageFlags(cmd string) []cli.Flag {
 		&cli.BoolFlag{Name: "no-agent", Usage: "run the app without the crac-build agent: org.crac Resources are not notified"},
 		&cli.StringFlag{Name: "on-restore-error", Value: contract.OnRestoreErrorCold, Usage: "when a Resource's afterRestore fails at container start: cold (kill the restored JVM, start cold) or continue"},
 		&cli.BoolFlag{Name: "allow-connections", Usage: "checkpoint although the app holds TCP connections to peers outside its process tree (they are closed)"},
+		&cli.StringFlag{Name: "cpu-baseline", Value: cpubaseline.Native, Usage: "CPU level the image restores on: native (every feature of this CPU), x86-64-v2, x86-64-v3 or x86-64-v4; the JVM and glibc are limited to it, warm and cold"},
 		&cli.StringFlag{Name: "on-limits-change", Value: contract.LimitsChangeWarn, Usage: "when a container's CPU or memory limits differ from the build's (the restored JVM keeps its sizing): warn (restore, say what differs) or cold (start cold)"},
 		&cli.StringFlag{Name: "restore-signal", Usage: "signal the launcher sends to the app after each restore: SIGUSR1 or SIGWINCH (the app must catch it)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the app's output while it runs in the " + where},
@@ -129,6 +131,7 @@ func imageOptions(c *cli.Context) (builder.Options, error) {
 		CombinedOutput:   c.Bool("combined-output"),
 		CPUs:             c.Float64("cpus"),
 		OnLimitsChange:   c.String("on-limits-change"),
+		CPUBaseline:      c.String("cpu-baseline"),
 
 		Port:           c.Int("port"),
 		ReadyURL:       c.String("ready-url"),

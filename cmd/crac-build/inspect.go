@@ -69,7 +69,13 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 		}
 		fmt.Fprintf(tw, "restore needs\t%s\n", strings.Join(info.RequiredCapabilities, ","))
 		fmt.Fprintf(tw, "pages\t%s\n", pagesLine(info.Metadata))
-		fmt.Fprintf(tw, "CPU features\t%d instruction-set features, all needed on the restoring CPU:\n", len(info.CPUFeatures))
+		if info.CPUBaseline != "" && info.CPUBaseline != "native" {
+			fmt.Fprintf(tw, "CPU baseline\t%s: %s\n", info.CPUBaseline, info.CPUBaselineCPUs)
+			fmt.Fprintf(tw, "CPU features\t%d instruction-set features needed on the restoring CPU:\n", len(info.CPUFeatures))
+		} else {
+			fmt.Fprintf(tw, "CPU baseline\tnative: the build CPU's features, all needed on the restoring CPU (--cpu-baseline x86-64-v3 restores on more CPUs)\n")
+			fmt.Fprintf(tw, "CPU features\t%d instruction-set features:\n", len(info.CPUFeatures))
+		}
 		for _, line := range wrapWords(info.CPUFeatures, 72) {
 			fmt.Fprintf(tw, "\t  %s\n", line)
 		}

@@ -85,6 +85,7 @@ func sharedArgs(f optionFiles) []string {
 		"--on-restore-error", "continue",
 		"--allow-connections",
 		"--on-limits-change", "cold",
+		"--cpu-baseline", "x86-64-v3",
 		"--restore-signal", "SIGUSR1",
 		"--verbose",
 	}
@@ -107,6 +108,7 @@ func sharedWant(f optionFiles) builder.Options {
 		CPUs:             1.5,
 		MemoryBytes:      512 << 20,
 		OnLimitsChange:   "cold",
+		CPUBaseline:      "x86-64-v3",
 		Settle:           2 * time.Second,
 		OnEnvChange:      "cold",
 		CombinedOutput:   true,
@@ -159,7 +161,7 @@ func TestImageOptions(t *testing.T) {
 	defaults := builder.Options{
 		Base: "b", Outputs: []string{"o"}, CriuBundle: "/bundle", Launcher: "/crac-launch",
 		ReadyTimeout: builder.DefaultReadyTimeout, WarmupTimeout: builder.DefaultWarmupTimeout, WarmupPath: "/",
-		OnRestoreError: "cold", OnLimitsChange: "warn", OnEnvChange: "warn",
+		OnRestoreError: "cold", OnLimitsChange: "warn", OnEnvChange: "warn", CPUBaseline: "native",
 		Compression: layers.Zstd, Runtime: "runc", Version: version,
 	}
 	for _, tc := range []struct {

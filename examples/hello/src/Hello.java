@@ -82,6 +82,7 @@ public final class Hello {
         server.setExecutor(pool);
         server.createContext("/health", ex -> respond(ex, 200, "text/plain", "ok"));
         server.createContext("/work", Hello::handleWork);
+        server.createContext("/vm", Hello::handleVMOption);
         server.createContext("/", Hello::handleRoot);
         server.start();
 
@@ -93,6 +94,27 @@ public final class Hello {
 
         System.out.println("hello: listening on :" + port + " (started in " + uptimeMillis() + " ms)");
         System.out.flush();
+    }
+
+    /**
+     * GET /vm?option=NAME: the JVM's value of a HotSpot option, as the running
+     * JVM itself reports it (e.g. UseAVX under --cpu-baseline); GET
+     * /vm?env=NAME: a variable of the environment the JVM started with.
+     */
+    static void handleVMOption(HttpExchange ex) throws IOException {
+        String q = ex.getRequestURI().getQuery();
+        if (q != null && q.startsWith("env=")) {
+            String var = q.substring("env=".length());
+            respond(ex, 200, "text/plain", var + "=" + System.getenv().getOrDefault(var, "") + "\n");
+            return;
+        }
+        String name = q != null && q.startsWith("option=") ? q.substring("option=".length()) : "";
+        try {
+            var bean = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            respond(ex, 200, "text/plain", name + "=" + bean.getVMOption(name).getValue() + "\n");
+        } catch (IllegalArgumentException | NullPointerException e) {
+            respond(ex, 404, "text/plain", "no VM option " + name + "\n");
+        }
     }
 
     // ---------------------------------------------------------------- startup
