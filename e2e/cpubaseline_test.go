@@ -111,4 +111,3 @@ func TestCPUBaseline(t *testing.T) {
 		t.Errorf("native image on a host view without AVX-512: %s (%s), want cold naming avx512f", mode, reason)
 	}
 }
-
