@@ -106,6 +106,9 @@ type Variant struct {
 	RunEnv []string `json:"runEnv,omitempty"`
 	// ColdCache drops the page cache before each start.
 	ColdCache bool `json:"coldCache,omitempty"`
+	// CPUBaseline, if set, builds this row's image at a CPU level
+	// (builder.Options.CPUBaseline), e.g. "native" against the default.
+	CPUBaseline string `json:"cpuBaseline,omitempty"`
 }
 
 // freshRequests follow each start's series, on a new connection each: the
@@ -119,7 +122,7 @@ const DefaultVariant = "restored"
 const ColdVariant = "cold"
 
 func (v Variant) buildKey() string {
-	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s", v.NoGC, v.Settle, v.Adds, v.CriuBundle)
+	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s\x01%s", v.NoGC, v.Settle, v.Adds, v.CriuBundle, v.CPUBaseline)
 }
 
 // Results of a run (results.json).
@@ -582,6 +585,9 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 		o.Settle = v.Settle
 	}
 	o.Adds = append(append([]builder.Add{}, o.Adds...), v.Adds...)
+	if v.CPUBaseline != "" {
+		o.CPUBaseline = v.CPUBaseline
+	}
 	o.AppOutput = cfg.AppOutput
 	o.Logf = func(f string, a ...any) { cfg.Logf(name+": "+f, a...) }
 	t0 := time.Now()

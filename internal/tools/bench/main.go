@@ -170,6 +170,13 @@ var share = bench.Variant{Name: "share", Note: "CRAC_PAGES=share: the pages imag
 
 // noBreakdown measures what the breakdown costs: criu logs at level 2 and
 // the launcher prints no breakdown.
+// The CPU baselines side by side (issue: choose the default from
+// measurement): the same build limited to x86-64-v3 and x86-64-v2, against
+// the default row's native build; the per-request latency columns are the
+// steady state.
+var baselineV3 = bench.Variant{Name: "x86-64-v3", Note: "--cpu-baseline x86-64-v3: JVM and glibc limited to AVX2 (no AVX-512), restores on any x86 server CPU since 2015", CPUBaseline: "x86-64-v3"}
+var baselineV2 = bench.Variant{Name: "x86-64-v2", Note: "--cpu-baseline x86-64-v2: JVM and glibc without AVX, BMI, FMA, restores on any x86-64 server CPU since 2010", CPUBaseline: "x86-64-v2"}
+
 var noBreakdown = bench.Variant{Name: "no breakdown", Note: "CRAC_BREAKDOWN=0: no breakdown line (its markers are in criu's default log level: it should cost nothing)", RunEnv: []string{"CRAC_BREAKDOWN=0"}}
 
 func helloApp(base, jar string, variants bool) bench.App {
@@ -194,6 +201,8 @@ func helloApp(base, jar string, variants bool) bench.App {
 			stockRead,
 			share,
 			mapLazy,
+			baselineV3,
+			baselineV2,
 		},
 	}
 	if variants {
@@ -228,6 +237,8 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 			stockRead,
 			share,
 			mapLazy,
+			baselineV3,
+			baselineV2,
 		},
 		Lazy:            variants,
 		Replicas:        replicas,
