@@ -13,10 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/checkpoint"
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // clockReport is the witness's /clock: the restore seen from inside the JVM.

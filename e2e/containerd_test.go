@@ -18,8 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/registry"
 )
 
 // ctrd is a containerd of the test's own (the runtime behind kubelet's

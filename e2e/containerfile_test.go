@@ -17,8 +17,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
 // newBuildah is newPodman for the Containerfile tests: buildah shares the

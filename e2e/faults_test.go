@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
+	"github.com/crac-build/crac-build/internal/seccomp"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
-	"github.com/crac-build/crac-build/seccomp"
 )
 
 // coldBound is how soon a container whose restore fails must answer: the

@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
-	"github.com/crac-build/crac-build/secrets"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
+	"github.com/crac-build/crac-build/internal/secrets"
 )
 
 // The tests of what goes into a checkpoint build e2e/testdata/probe, an

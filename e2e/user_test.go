@@ -13,13 +13,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // userBase is build/base:jre17 with a user app (uid 1000, group app 1000,

@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
 // documents splits a multi-document YAML file.
