@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
@@ -171,11 +172,11 @@ func checkMetadata(p *engine, image string) {
 		t.Errorf("cold command (-got +want):\n%s", diff)
 	}
 	want := sandbox.DefaultCaps
-	eff, _ := contract.ParseCapMask(m.Process.CapEff)
-	bnd, _ := contract.ParseCapMask(m.Process.CapBnd)
-	wantMask, _ := contract.CapMask(want)
+	eff, _ := host.ParseCapMask(m.Process.CapEff)
+	bnd, _ := host.ParseCapMask(m.Process.CapBnd)
+	wantMask, _ := host.CapMask(want)
 	if eff != wantMask || bnd != wantMask {
-		t.Errorf("the JVM had CapEff %s, CapBnd %s; want the build step's capabilities cut to %v", contract.CapNames(eff), contract.CapNames(bnd), want)
+		t.Errorf("the JVM had CapEff %s, CapBnd %s; want the build step's capabilities cut to %v", host.CapNames(eff), host.CapNames(bnd), want)
 	}
 	if m.Process.PID < 128 {
 		t.Errorf("the JVM had PID %d, want >= 128", m.Process.PID)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/inspect"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/runner"
@@ -316,7 +317,7 @@ func TestInventoryAndProvenance(t *testing.T) {
 		contract.LabelBaseDigest: bd.String(),
 		contract.LabelBaseName:   probeOptions(t, "").Base,
 		contract.LabelVersion:    "crac-build e2e",
-		contract.LabelKernel:     contract.Kernel(),
+		contract.LabelKernel:     host.Kernel(),
 		contract.LabelCPUModel:   m.Host.CPUModel,
 		contract.LabelCreated:    m.Created.Format(time.RFC3339),
 	} {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/inspect"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/registry"
@@ -104,7 +105,7 @@ func buildHelloOn(t *testing.T, base, user, tag string) string {
 // procIDs returns the Uid, Gid and Groups lines of a process's status.
 func procIDs(t *testing.T, pid int) (uid, gid, groups string) {
 	t.Helper()
-	st, err := contract.ProcStatus(fmt.Sprint(pid))
+	st, err := host.ProcStatus(fmt.Sprint(pid))
 	if err != nil {
 		t.Fatal(err)
 	}

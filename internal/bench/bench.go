@@ -16,7 +16,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/checkpoint"
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/runner"
 )
@@ -718,8 +718,8 @@ func sanitize(s string) string {
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func hostInfo() Host {
-	_, model, _ := contract.CPUFeatures()
-	return Host{Kernel: contract.Kernel(), CPU: model, CPUs: runtime.NumCPU(), LoadStart: loadAvg()}
+	_, model, _ := host.CPUFeatures()
+	return Host{Kernel: host.Kernel(), CPU: model, CPUs: runtime.NumCPU(), LoadStart: loadAvg()}
 }
 
 func loadAvg() string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/progress"
 	"github.com/crac-build/crac-build/internal/registry"
@@ -477,7 +478,7 @@ func appPID(initPID int) (int, error) {
 	if len(kids) != 1 {
 		return 0, fmt.Errorf("sandbox init has %d children, want 1", len(kids))
 	}
-	st, err := contract.ProcStatus(kids[0])
+	st, err := host.ProcStatus(kids[0])
 	if err != nil {
 		return 0, err
 	}

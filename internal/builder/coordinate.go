@@ -14,6 +14,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/agent"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
@@ -260,7 +261,7 @@ func appTree(initPID int) (map[int]bool, error) {
 	for len(todo) > 0 {
 		pid := todo[0]
 		todo = append(todo[1:], children(pid)...)
-		st, err := contract.ProcStatus(strconv.Itoa(pid))
+		st, err := host.ProcStatus(strconv.Itoa(pid))
 		if err != nil {
 			continue // exited meanwhile
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/sandbox"
 	"github.com/crac-build/crac-build/internal/secrets"
 )
@@ -180,7 +181,7 @@ func checkRestoreSignal(name string, h *contract.Hygiene) error {
 	if err != nil {
 		return err
 	}
-	caught, err := contract.ParseCapMask(h.Processes[0].SigCgt) // same hex mask format
+	caught, err := host.ParseCapMask(h.Processes[0].SigCgt) // same hex mask format
 	if err != nil {
 		return fmt.Errorf("reading the signals process %d catches: %w", h.Processes[0].PID, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/layers"
 )
 
@@ -76,7 +77,7 @@ func assemble(base v1.Image, baseCfg *v1.ConfigFile, ls []*layers.Layer, meta *c
 // Labels are the facts of the metadata that `inspect` and registries show
 // without reading the checkpoint layer.
 func Labels(m *contract.Metadata, rawCheckpoint int64) map[string]string {
-	h := sha256.Sum256([]byte(strings.Join(contract.ISAFeatures(m.Host.CPUFeatures), " ")))
+	h := sha256.Sum256([]byte(strings.Join(host.ISAFeatures(m.Host.CPUFeatures), " ")))
 	l := map[string]string{
 		contract.LabelFormat:      strconv.Itoa(m.FormatVersion),
 		contract.LabelVersion:     m.Builder,

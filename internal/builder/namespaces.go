@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/launcher"
 	"github.com/crac-build/crac-build/internal/sandbox"
 )
@@ -39,7 +39,7 @@ var buildStepCaps = []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_CHECKPOINT_R
 // cannot dump under one), and the capabilities. The error names what is
 // missing and the build flags that fix it.
 func CheckBuildStep() error {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		return fmt.Errorf("reading /proc/self/status: %w", err)
 	}
@@ -54,10 +54,10 @@ func checkBuildStep(euid int, status map[string]string) error {
 	if s := status["Seccomp"]; s != "" && s != "0" {
 		problems = append(problems, fmt.Sprintf("it runs under a seccomp filter (Seccomp: %s in /proc/self/status), under which CRIU cannot dump", s))
 	}
-	eff, _ := contract.ParseCapMask(status["CapEff"])
-	need, _ := contract.CapMask(buildStepCaps)
+	eff, _ := host.ParseCapMask(status["CapEff"])
+	need, _ := host.CapMask(buildStepCaps)
 	if miss := need &^ eff; miss != 0 {
-		problems = append(problems, "it lacks "+strings.Join(contract.CapNames(miss), " and "))
+		problems = append(problems, "it lacks "+strings.Join(host.CapNames(miss), " and "))
 	}
 	if len(problems) == 0 {
 		return nil

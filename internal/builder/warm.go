@@ -17,6 +17,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/warmup"
 )
 
@@ -297,7 +298,7 @@ func newMetadata(cold contract.Command, r *warmResult, timings map[string]int64,
 		Pages:         rep.Pages,
 	}
 	meta.JVM, meta.Limits = rep.JVM, rep.Limits
-	eff, _ := contract.ParseCapMask(rep.Process.CapEff)
-	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, contract.CapNames(eff)...))
+	eff, _ := host.ParseCapMask(rep.Process.CapEff)
+	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, host.CapNames(eff)...))
 	return meta
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/hotspot"
 )
 
@@ -59,7 +60,7 @@ func Inventory(pid int) (*contract.Hygiene, error) {
 	inodes := map[uint64]int{} // socket inode -> holder PID in the tree
 	deleted := map[string]bool{}
 	for _, p := range pids {
-		st, err := contract.ProcStatus(strconv.Itoa(p))
+		st, err := host.ProcStatus(strconv.Itoa(p))
 		if err != nil {
 			continue // exited meanwhile: the dump will not see it either
 		}
@@ -601,7 +602,7 @@ func readMounts() mounts {
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 4 {
-			out = append(out, contract.UnescapeMountinfo(f[4]))
+			out = append(out, host.UnescapeMountinfo(f[4]))
 		}
 	}
 	return out

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // treeScript is a process tree with one of each thing Inventory reports: a
@@ -312,7 +313,7 @@ func TestMounts(t *testing.T) {
 			t.Errorf("mount of %s = %q, want %q", path, got, want)
 		}
 	}
-	if got := contract.UnescapeMountinfo(`/with\040space`); got != "/with space" {
+	if got := host.UnescapeMountinfo(`/with\040space`); got != "/with space" {
 		t.Errorf("unescapeMount = %q", got)
 	}
 	// The real table has the root and /proc.

@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/crac-build/crac-build/internal/contract"
 	"golang.org/x/sys/unix"
+
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // DescribeProcess reads what a restore of pid depends on: its stdio, its
@@ -22,7 +24,7 @@ import (
 // so that the paths are the ones the restoring container will see.
 func DescribeProcess(pid int) (*contract.Process, []contract.OpenFile, error) {
 	p := strconv.Itoa(pid)
-	st, err := contract.ProcStatus(p)
+	st, err := host.ProcStatus(p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading status of process %d: %w", pid, err)
 	}

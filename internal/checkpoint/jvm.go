@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/hotspot"
 )
 
@@ -186,7 +187,7 @@ func settle(ctx context.Context, rss func() (int64, error), min, quiet, max time
 
 // rssKiB reads the resident set size of pid.
 func rssKiB(pid int) (int64, error) {
-	st, err := contract.ProcStatus(strconv.Itoa(pid))
+	st, err := host.ProcStatus(strconv.Itoa(pid))
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/hotspot"
 )
 
@@ -110,7 +111,7 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 		}
 	}
 	r.JVM.RSSAfterKiB, _ = rssKiB(p.PID)
-	if l, err := contract.ReadLimits(); err == nil {
+	if l, err := host.ReadLimits(); err == nil {
 		r.Limits = l
 		// The JVM computes its processor count from the same files
 		// (JDK 17+: CPUs it may run on, capped by the quota rounded up),
@@ -150,11 +151,11 @@ func PrepareAndDump(ctx context.Context, p PrepareOptions, d DumpOptions) (*Repo
 	if err := checkHygiene(r, p.AllowConnections); err != nil {
 		return nil, err
 	}
-	flags, model, err := contract.CPUFeatures()
+	flags, model, err := host.CPUFeatures()
 	if err != nil {
 		return nil, err
 	}
-	r.Host = contract.Host{Kernel: contract.Kernel(), Arch: contract.Arch(), CPUModel: model, CPUFeatures: flags}
+	r.Host = contract.Host{Kernel: host.Kernel(), Arch: host.Arch(), CPUModel: model, CPUFeatures: flags}
 	if v, err := Version(d.CriuPath); err == nil {
 		r.Host.CriuVersion = VersionString(v)
 	} else {

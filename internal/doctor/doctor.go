@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // Result is one check.
@@ -71,7 +71,7 @@ func checkRoot() Result {
 
 // CAP_CHECKPOINT_RESTORE, which unprivileged CRIU needs, came with Linux 5.9.
 func checkKernel() Result {
-	k := contract.Kernel()
+	k := host.Kernel()
 	r := Result{Name: "kernel", Detail: k}
 	var maj, min int
 	fmt.Sscanf(k, "%d.%d", &maj, &min)
@@ -83,23 +83,23 @@ func checkKernel() Result {
 }
 
 func checkCaps() Result {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		return Result{Name: "capabilities", Detail: err.Error(), Fix: "mount /proc"}
 	}
-	eff, _ := contract.ParseCapMask(st["CapEff"])
-	need, _ := contract.CapMask([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SYS_ADMIN", "CAP_SETPCAP"})
+	eff, _ := host.ParseCapMask(st["CapEff"])
+	need, _ := host.CapMask([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SYS_ADMIN", "CAP_SETPCAP"})
 	miss := need &^ eff
 	r := Result{Name: "capabilities", OK: miss == 0, Detail: "CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN, CAP_SETPCAP present"}
 	if !r.OK {
-		r.Detail = "missing " + strings.Join(contract.CapNames(miss), ",")
-		r.Fix = "run as root with full capabilities (in a container: --privileged, or --cap-add " + strings.Join(contract.CapNames(miss), " --cap-add ") + ")"
+		r.Detail = "missing " + strings.Join(host.CapNames(miss), ",")
+		r.Fix = "run as root with full capabilities (in a container: --privileged, or --cap-add " + strings.Join(host.CapNames(miss), " --cap-add ") + ")"
 	}
 	return r
 }
 
 func checkSeccomp() Result {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		return Result{Name: "seccomp", Detail: err.Error()}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/registry"
 )
 
@@ -175,7 +176,7 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 	info.BuildArch = m.Host.Arch
 	info.BuildCPU = m.Host.CPUModel
 	info.RequiredCapabilities = m.RequiredCaps
-	info.CPUFeatures = contract.ISAFeatures(m.Host.CPUFeatures)
+	info.CPUFeatures = host.ISAFeatures(m.Host.CPUFeatures)
 	info.ColdCommand = m.Cold.Args
 	info.User = m.User
 	w := m.Warmup

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // Every thread of the checkpoint needs its TID: the images name them.
@@ -148,7 +149,7 @@ func TestCheckFilesSmall(t *testing.T) {
 }
 
 func TestProbeClone3(t *testing.T) {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		t.Fatal(err)
 	}

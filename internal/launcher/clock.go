@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // The JVM's System.nanoTime() reads CLOCK_MONOTONIC, whose zero is the
@@ -45,7 +45,7 @@ func (p *Plan) checkClocks() error {
 	if err != nil {
 		return err
 	}
-	now, err := contract.Clock(unix.CLOCK_MONOTONIC)
+	now, err := host.Clock(unix.CLOCK_MONOTONIC)
 	if err != nil {
 		return err
 	}
@@ -74,12 +74,12 @@ func canTimens() bool {
 	if _, err := os.Stat("/proc/self/timens_offsets"); err != nil {
 		return false
 	}
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		return false
 	}
-	eff, _ := contract.ParseCapMask(st["CapEff"])
-	need, _ := contract.CapMask(timensCaps)
+	eff, _ := host.ParseCapMask(st["CapEff"])
+	need, _ := host.CapMask(timensCaps)
 	return eff&need == need
 }
 
@@ -130,7 +130,7 @@ func enterTimens(c checkpoint.Clocks) error {
 	}
 	// Offsets are relative to the host's clocks: raw = reading - offset of
 	// the namespace this process is in (inherited by the new one).
-	mono, boot, err := contract.RawClocks()
+	mono, boot, err := host.RawClocks()
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 func TestClockPlan(t *testing.T) {
@@ -83,7 +83,7 @@ func TestTimensExec(t *testing.T) {
 	if up < 7 || up > 9 {
 		t.Errorf("boot time in the namespace %.2f s, want about 7 s (the dump's)", up)
 	}
-	mono, boot, err := contract.RawClocks()
+	mono, boot, err := host.RawClocks()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // A restored JVM keeps what it sized at its start in the build sandbox:
@@ -12,7 +13,7 @@ import (
 // fork-join pool, every pool sized from availableProcessors() at start),
 // its maximum heap and its collector's ergonomics. checkLimits compares
 // this container's CPU and memory limits with the build's, read the same
-// way (contract.ReadLimits), and applies the build's policy: warn and
+// way (host.ReadLimits), and applies the build's policy: warn and
 // restore, or start cold so that the JVM sizes itself for this container.
 func (p *Plan) checkLimits() error {
 	m := p.Meta
@@ -21,7 +22,7 @@ func (p *Plan) checkLimits() error {
 	}
 	read := p.Opts.limits
 	if read == nil {
-		read = contract.ReadLimits
+		read = host.ReadLimits
 	}
 	here, err := read()
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // DumpRequest is what `crac-build checkpoint` sends on the control socket
@@ -207,7 +207,7 @@ func ExecWithCaps(keep []string, argv, env []string) error {
 			names = append(names, k)
 		}
 	}
-	mask, err := contract.CapMask(names)
+	mask, err := host.CapMask(names)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
-	"golang.org/x/sys/unix"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // DefaultRestoreTimeout bounds a restore. A healthy restore takes 40-200 ms
@@ -41,7 +43,7 @@ type Options struct {
 	// child and enters a time namespace for criu (default os.Executable).
 	Self string
 
-	// limits reads the container's limits (default contract.ReadLimits).
+	// limits reads the container's limits (default host.ReadLimits).
 	limits func() (*contract.Limits, error)
 }
 
@@ -157,7 +159,7 @@ func (p *Plan) checkAll(env map[string]string) error {
 	if err := p.step("limits", p.checkLimits); err != nil {
 		return because(ReasonLimits, err)
 	}
-	if a := contract.Arch(); m.Host.Arch != "" && a != m.Host.Arch {
+	if a := host.Arch(); m.Host.Arch != "" && a != m.Host.Arch {
 		return because(ReasonArchitecture, fmt.Errorf("checkpoint made on %s, this host is %s", m.Host.Arch, a))
 	}
 	if err := p.step("capabilities", func() error { return checkCaps(m) }); err != nil {
@@ -335,26 +337,26 @@ func capHint(miss uint64) string {
 }
 
 func checkCaps(m *contract.Metadata) error {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		return fmt.Errorf("reading own capabilities: %w", err)
 	}
-	eff, _ := contract.ParseCapMask(st["CapEff"])
-	bnd, _ := contract.ParseCapMask(st["CapBnd"])
+	eff, _ := host.ParseCapMask(st["CapEff"])
+	bnd, _ := host.ParseCapMask(st["CapBnd"])
 	return capsMissing(eff, bnd, m)
 }
 
 // capsMissing checks the launcher's effective and bounding sets against
 // what the checkpoint needs.
 func capsMissing(eff, bnd uint64, m *contract.Metadata) error {
-	need, err := contract.CapMask(append(append([]string{}, unprivilegedCaps...), m.RequiredCaps...))
+	need, err := host.CapMask(append(append([]string{}, unprivilegedCaps...), m.RequiredCaps...))
 	if err != nil {
 		return err
 	}
 	// The restored task gets back the capabilities it had at dump: a
 	// container that lacks one makes CRIU hang (ENVIRONMENT.md).
-	procEff, _ := contract.ParseCapMask(m.Process.CapEff)
-	procBnd, _ := contract.ParseCapMask(m.Process.CapBnd)
+	procEff, _ := host.ParseCapMask(m.Process.CapEff)
+	procBnd, _ := host.ParseCapMask(m.Process.CapBnd)
 	if miss := (need | procEff) &^ eff; miss != 0 {
 		// The kernel accepts CAP_SYS_ADMIN wherever it asks for
 		// CAP_CHECKPOINT_RESTORE (checkpoint_restore_ns_capable): an
@@ -366,7 +368,7 @@ func capsMissing(eff, bnd uint64, m *contract.Metadata) error {
 			miss &^= capCheckpointRestore
 		}
 		if miss != 0 {
-			return fmt.Errorf("missing capabilities %s%s", strings.Join(contract.CapNames(miss), ","), capHint(miss))
+			return fmt.Errorf("missing capabilities %s%s", strings.Join(host.CapNames(miss), ","), capHint(miss))
 		}
 	}
 	// A task that ran as another user than root had no capabilities in
@@ -374,7 +376,7 @@ func capsMissing(eff, bnd uint64, m *contract.Metadata) error {
 	// one that the container lacks is already gone (measured: restored
 	// with the container's capabilities cut to requiredCapabilities).
 	if miss := procBnd &^ bnd; miss != 0 && m.User.IsRoot() {
-		return fmt.Errorf("missing capabilities in the bounding set %s", strings.Join(contract.CapNames(miss), ","))
+		return fmt.Errorf("missing capabilities in the bounding set %s", strings.Join(host.CapNames(miss), ","))
 	}
 	return nil
 }
@@ -383,11 +385,11 @@ func checkCPU(m *contract.Metadata) error {
 	if len(m.Host.CPUFeatures) == 0 {
 		return nil
 	}
-	have, _, err := contract.CPUFeatures()
+	have, _, err := host.CPUFeatures()
 	if err != nil {
 		return err
 	}
-	if miss := contract.MissingFeatures(contract.ISAFeatures(m.Host.CPUFeatures), have); len(miss) > 0 {
+	if miss := host.MissingFeatures(host.ISAFeatures(m.Host.CPUFeatures), have); len(miss) > 0 {
 		return fmt.Errorf("CPU lacks features the checkpoint was made with: %s", strings.Join(miss, ","))
 	}
 	return nil

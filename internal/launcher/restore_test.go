@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // imageFile writes a checkpoint image file and returns its sum.
@@ -43,7 +44,7 @@ func checkpointDir(t *testing.T, change func(*contract.Metadata)) Options {
 		Builder:       "crac-build test",
 		Cold:          contract.Command{Args: []string{"java", "-jar", "/app/app.jar"}, WorkDir: "/app"},
 		Process:       contract.Process{PID: pid},
-		Host:          contract.Host{Arch: contract.Arch()},
+		Host:          contract.Host{Arch: host.Arch()},
 		Images: []contract.FileSum{
 			imageFile(t, images, fmt.Sprintf("core-%d.img", pid), "core"),
 			imageFile(t, images, "pages-1.img", strings.Repeat("p", 10000)),
@@ -178,7 +179,7 @@ func TestCheckRestoreTimeout(t *testing.T) {
 func TestCheckArch(t *testing.T) {
 	opts := checkpointDir(t, func(m *contract.Metadata) { m.Host.Arch = "sparc64" })
 	p := Check(opts)
-	if p.Reason == nil || !strings.Contains(p.Reason.Error(), "sparc64") || !strings.Contains(p.Reason.Error(), contract.Arch()) {
+	if p.Reason == nil || !strings.Contains(p.Reason.Error(), "sparc64") || !strings.Contains(p.Reason.Error(), host.Arch()) {
 		t.Errorf("reason %v, want one naming both architectures", p.Reason)
 	}
 }
@@ -186,14 +187,14 @@ func TestCheckArch(t *testing.T) {
 // Every check passes but the one of the CRIU binary, which is not there:
 // the reason is about criu, so the earlier checks passed.
 func TestCheckReachesCriu(t *testing.T) {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		t.Fatal(err)
 	}
-	eff, _ := contract.ParseCapMask(st["CapEff"])
-	need, _ := contract.CapMask(unprivilegedCaps)
+	eff, _ := host.ParseCapMask(st["CapEff"])
+	need, _ := host.CapMask(unprivilegedCaps)
 	if eff&need != need {
-		t.Skipf("the test process lacks %v", contract.CapNames(need&^eff))
+		t.Skipf("the test process lacks %v", host.CapNames(need&^eff))
 	}
 	p := Check(checkpointDir(t, nil))
 	if p.Reason == nil || !strings.Contains(p.Reason.Error(), "criu bundle") {
@@ -202,17 +203,17 @@ func TestCheckReachesCriu(t *testing.T) {
 }
 
 func TestCheckCaps(t *testing.T) {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		t.Fatal(err)
 	}
-	eff, _ := contract.ParseCapMask(st["CapEff"])
-	need, _ := contract.CapMask(unprivilegedCaps)
+	eff, _ := host.ParseCapMask(st["CapEff"])
+	need, _ := host.CapMask(unprivilegedCaps)
 	if eff&need != need {
 		// Not root (or a container without them): the check must say so.
 		err := checkCaps(&contract.Metadata{})
 		if err == nil || !strings.Contains(err.Error(), "missing capabilities") {
-			t.Errorf("checkCaps without %v: %v", contract.CapNames(need&^eff), err)
+			t.Errorf("checkCaps without %v: %v", host.CapNames(need&^eff), err)
 		}
 		return
 	}
@@ -243,7 +244,7 @@ func TestCheckCaps(t *testing.T) {
 }
 
 func TestCheckCPU(t *testing.T) {
-	have, _, err := contract.CPUFeatures()
+	have, _, err := host.CPUFeatures()
 	if err != nil {
 		t.Skipf("no CPU flags on this host: %v", err)
 	}
@@ -520,7 +521,7 @@ func TestPagesMode(t *testing.T) {
 // knows only the former), unless the checkpointed process held the latter.
 func TestCapsMissingSysAdminStandsIn(t *testing.T) {
 	mask := func(names ...string) uint64 {
-		m, err := contract.CapMask(names)
+		m, err := host.CapMask(names)
 		if err != nil {
 			t.Fatal(err)
 		}

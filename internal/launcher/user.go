@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // The launcher is root (the container's): CRIU's restore needs its
@@ -104,7 +105,7 @@ func chownForUser(dir string, u *contract.User) error {
 // dump mode exits after the dump; nothing else runs with these ids. For
 // an application that runs as root it changes nothing.
 func TakeRealIDs(pid int) error {
-	st, err := contract.ProcStatus(strconv.Itoa(pid))
+	st, err := host.ProcStatus(strconv.Itoa(pid))
 	if err != nil {
 		return fmt.Errorf("reading the ids of process %d: %w", pid, err)
 	}

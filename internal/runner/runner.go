@@ -21,6 +21,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/progress"
 	"github.com/crac-build/crac-build/internal/registry"
@@ -406,11 +407,11 @@ func Caps(add, drop []string) ([]string, error) {
 		on    bool
 	}{{add, true}, {drop, false}} {
 		for _, n := range list.names {
-			m, err := contract.CapMask([]string{n})
+			m, err := host.CapMask([]string{n})
 			if err != nil {
 				return nil, err
 			}
-			set[contract.CapNames(m)[0]] = list.on
+			set[host.CapNames(m)[0]] = list.on
 		}
 	}
 	var out []string

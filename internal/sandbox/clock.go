@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // runc 1.1 cannot put a container into a time namespace (config.json has no
@@ -39,7 +39,7 @@ func uptimeArgs(uptime time.Duration) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding unshare (util-linux) for a time namespace: %w", err)
 	}
-	mono, _, err := contract.RawClocks()
+	mono, _, err := host.RawClocks()
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 func TestUptimeArgs(t *testing.T) {
@@ -20,7 +20,7 @@ func TestUptimeArgs(t *testing.T) {
 	if !strings.HasSuffix(args[0], "unshare") || args[1] != "--time" || args[len(args)-1] != "--" {
 		t.Fatalf("args %q", args)
 	}
-	mono, _, err := contract.RawClocks()
+	mono, _, err := host.RawClocks()
 	if err != nil {
 		t.Fatal(err)
 	}

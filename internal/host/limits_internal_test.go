@@ -1,4 +1,4 @@
-package contract
+package host
 
 import (
 	"os"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/crac-build/crac-build/internal/contract"
 )
 
 // fakeRoot writes files (path -> content) under a temp dir.
@@ -34,7 +36,7 @@ func TestReadLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		files map[string]string
-		want  Limits
+		want  contract.Limits
 	}{{
 		// This project's VMs: cgroup v1 controllers and an empty cgroup2,
 		// runc's container cgroups bind-mounted as the mounts' roots (the
@@ -54,7 +56,7 @@ func TestReadLimits(t *testing.T) {
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": "1073741824\n",
 			"sys/fs/cgroup/unified/cgroup.controllers":   "\n",
 		},
-		want: Limits{CPUQuota: 1.5, MemoryLimitBytes: 1 << 30, MemoryBytes: 1 << 30, Cgroup: "v1"},
+		want: contract.Limits{CPUQuota: 1.5, MemoryLimitBytes: 1 << 30, MemoryBytes: 1 << 30, Cgroup: "v1"},
 	}, {
 		name: "v1, no limits",
 		files: map[string]string{
@@ -67,7 +69,7 @@ func TestReadLimits(t *testing.T) {
 			"sys/fs/cgroup/memory/memory.limit_in_bytes":  "9223372036854771712\n",
 			"sys/fs/cgroup/memory/memory.stat":            "cache 0\nhierarchical_memory_limit 9223372036854771712\n",
 		},
-		want: Limits{MemoryBytes: hostMem, Cgroup: "v1"},
+		want: contract.Limits{MemoryBytes: hostMem, Cgroup: "v1"},
 	}, {
 		name: "v1, the limit on a parent",
 		files: map[string]string{
@@ -77,7 +79,7 @@ func TestReadLimits(t *testing.T) {
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
 			"sys/fs/cgroup/memory/memory.stat":           "cache 0\nhierarchical_memory_limit 536870912\n",
 		},
-		want: Limits{MemoryLimitBytes: 512 << 20, MemoryBytes: 512 << 20, Cgroup: "v1"},
+		want: contract.Limits{MemoryLimitBytes: 512 << 20, MemoryBytes: 512 << 20, Cgroup: "v1"},
 	}, {
 		// Docker and podman on a v2 host: a cgroup namespace, the
 		// container's cgroup mounted as /sys/fs/cgroup.
@@ -90,7 +92,7 @@ func TestReadLimits(t *testing.T) {
 			"sys/fs/cgroup/cpu.max":            "200000 100000\n",
 			"sys/fs/cgroup/memory.max":         "max\n",
 		},
-		want: Limits{CPUQuota: 2, MemoryBytes: hostMem, Cgroup: "v2"},
+		want: contract.Limits{CPUQuota: 2, MemoryBytes: hostMem, Cgroup: "v2"},
 	}, {
 		// A v2 host without a cgroup namespace: the whole hierarchy is
 		// mounted, the process's cgroup is a path in it.
@@ -103,7 +105,7 @@ func TestReadLimits(t *testing.T) {
 			"sys/fs/cgroup/kubepods/pod1/c1/cpu.max":            "max 100000\n",
 			"sys/fs/cgroup/kubepods/pod1/c1/memory.max":         "2147483648\n",
 		},
-		want: Limits{MemoryLimitBytes: 2 << 30, MemoryBytes: 2 << 30, Cgroup: "v2"},
+		want: contract.Limits{MemoryLimitBytes: 2 << 30, MemoryBytes: 2 << 30, Cgroup: "v2"},
 	}, {
 		name: "no cgroups mounted",
 		files: map[string]string{
@@ -111,7 +113,7 @@ func TestReadLimits(t *testing.T) {
 			"proc/self/cgroup":    "0::/\n",
 			"proc/self/mountinfo": "22 1 0:21 / /proc rw - proc proc rw\n",
 		},
-		want: Limits{MemoryBytes: hostMem},
+		want: contract.Limits{MemoryBytes: hostMem},
 	}, {
 		name: "a limit above the host's memory",
 		files: map[string]string{
@@ -121,7 +123,7 @@ func TestReadLimits(t *testing.T) {
 			"sys/fs/cgroup/cgroup.controllers": "memory\n",
 			"sys/fs/cgroup/memory.max":         "68719476736\n",
 		},
-		want: Limits{MemoryLimitBytes: 64 << 30, MemoryBytes: hostMem, Cgroup: "v2"},
+		want: contract.Limits{MemoryLimitBytes: 64 << 30, MemoryBytes: hostMem, Cgroup: "v2"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := readLimits(fakeRoot(t, tc.files))

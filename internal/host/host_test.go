@@ -1,4 +1,4 @@
-package contract_test
+package host_test
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // cpuinfo is /proc/cpuinfo of a two-CPU x86 guest, shortened; the second
@@ -30,7 +30,7 @@ flags		: fpu only_on_cpu1
 `
 
 func TestParseCPUInfo(t *testing.T) {
-	flags, model, err := contract.ParseCPUInfo(cpuinfo)
+	flags, model, err := host.ParseCPUInfo(cpuinfo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,20 +43,20 @@ func TestParseCPUInfo(t *testing.T) {
 	}
 
 	// arm64 names them "Features"; no flags is an error, not a pass.
-	if _, _, err := contract.ParseCPUInfo("processor\t: 0\nFeatures\t: fp asimd\n"); err == nil {
+	if _, _, err := host.ParseCPUInfo("processor\t: 0\nFeatures\t: fp asimd\n"); err == nil {
 		t.Error("ParseCPUInfo without a flags line succeeded")
 	}
-	if _, _, err := contract.ParseCPUInfo(""); err == nil {
+	if _, _, err := host.ParseCPUInfo(""); err == nil {
 		t.Error("ParseCPUInfo of nothing succeeded")
 	}
 }
 
 func TestISAFeatures(t *testing.T) {
-	flags, _, err := contract.ParseCPUInfo(cpuinfo)
+	flags, _, err := host.ParseCPUInfo(cpuinfo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := contract.ISAFeatures(flags)
+	got := host.ISAFeatures(flags)
 	want := []string{"aes", "avx2", "avx512f", "bmi2", "cx16", "pclmulqdq", "sse2", "sse4_2", "ssse3", "xsaveopt"}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("ISAFeatures (-got +want):\n%s", diff)
@@ -67,7 +67,7 @@ func TestISAFeatures(t *testing.T) {
 			t.Errorf("%s is not an instruction-set feature", f)
 		}
 	}
-	if got := contract.ISAFeatures(nil); len(got) != 0 {
+	if got := host.ISAFeatures(nil); len(got) != 0 {
 		t.Errorf("ISAFeatures(nil) = %q", got)
 	}
 }
@@ -81,7 +81,7 @@ func TestMissingFeatures(t *testing.T) {
 		{[]string{"b", "a"}, nil, []string{"b", "a"}},
 		{nil, []string{"avx2"}, nil},
 	} {
-		got := contract.MissingFeatures(tc.need, tc.have)
+		got := host.MissingFeatures(tc.need, tc.have)
 		if diff := cmp.Diff(got, tc.want); diff != "" {
 			t.Errorf("MissingFeatures(%q, %q) (-got +want):\n%s", tc.need, tc.have, diff)
 		}
@@ -101,13 +101,13 @@ func TestCapNamesMask(t *testing.T) {
 		{0xa80425fb, []string{"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"}},
 		{1<<41 - 1, nil}, // every known capability; names checked below
 	} {
-		got := contract.CapNames(tc.mask)
+		got := host.CapNames(tc.mask)
 		if tc.names != nil || tc.mask == 0 {
 			if diff := cmp.Diff(got, tc.names); diff != "" {
 				t.Errorf("CapNames(%#x) (-got +want):\n%s", tc.mask, diff)
 			}
 		}
-		back, err := contract.CapMask(got)
+		back, err := host.CapMask(got)
 		if err != nil {
 			t.Errorf("CapMask(CapNames(%#x)): %v", tc.mask, err)
 		}
@@ -115,17 +115,17 @@ func TestCapNamesMask(t *testing.T) {
 			t.Errorf("CapMask(CapNames(%#x)) = %#x", tc.mask, back)
 		}
 	}
-	if n := len(contract.CapNames(1<<41 - 1)); n != 41 {
+	if n := len(host.CapNames(1<<41 - 1)); n != 41 {
 		t.Errorf("%d names for the 41 capabilities of Linux 5.9+", n)
 	}
 	// Bits the table does not know are still shown.
-	if got := contract.CapNames(1 << 63); !cmp.Equal(got, []string{"CAP_63"}) {
+	if got := host.CapNames(1 << 63); !cmp.Equal(got, []string{"CAP_63"}) {
 		t.Errorf("CapNames(1<<63) = %q", got)
 	}
 }
 
 func TestCapMaskNames(t *testing.T) {
-	got, err := contract.CapMask([]string{"cap_sys_ptrace", "SYS_ADMIN", "Checkpoint_Restore"})
+	got, err := host.CapMask([]string{"cap_sys_ptrace", "SYS_ADMIN", "Checkpoint_Restore"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestCapMaskNames(t *testing.T) {
 		t.Errorf("CapMask = %#x, want %#x", got, want)
 	}
 	for _, bad := range []string{"CAP_FLY", "", "CAP_63"} {
-		_, err := contract.CapMask([]string{"CAP_CHOWN", bad})
+		_, err := host.CapMask([]string{"CAP_CHOWN", bad})
 		if err == nil || !strings.Contains(err.Error(), "unknown capability") {
 			t.Errorf("CapMask with %q: %v, want an unknown capability error", bad, err)
 		}
@@ -142,52 +142,52 @@ func TestCapMaskNames(t *testing.T) {
 
 func TestParseCapMask(t *testing.T) {
 	for in, want := range map[string]uint64{"": 0, "0000000000000000": 0, "000001ffffffffff": 1<<41 - 1, "00000000a80425fb": 0xa80425fb} {
-		if got, err := contract.ParseCapMask(in); err != nil || got != want {
+		if got, err := host.ParseCapMask(in); err != nil || got != want {
 			t.Errorf("ParseCapMask(%q) = %#x, %v; want %#x", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"xyz", "1ffffffffffffffff"} {
-		if _, err := contract.ParseCapMask(in); err == nil {
+		if _, err := host.ParseCapMask(in); err == nil {
 			t.Errorf("ParseCapMask(%q) succeeded", in)
 		}
 	}
 }
 
 func TestProcStatus(t *testing.T) {
-	st, err := contract.ProcStatus("self")
+	st, err := host.ProcStatus("self")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st["Pid"] != strconv.Itoa(os.Getpid()) {
 		t.Errorf("Pid %q, want %d", st["Pid"], os.Getpid())
 	}
-	if _, err := contract.ParseCapMask(st["CapEff"]); err != nil || st["CapEff"] == "" {
+	if _, err := host.ParseCapMask(st["CapEff"]); err != nil || st["CapEff"] == "" {
 		t.Errorf("CapEff %q: %v", st["CapEff"], err)
 	}
-	if _, err := contract.ProcStatus("0"); err == nil {
+	if _, err := host.ProcStatus("0"); err == nil {
 		t.Error("ProcStatus of PID 0 succeeded")
 	}
 }
 
 func TestHostFacts(t *testing.T) {
-	if contract.Kernel() == "" {
+	if host.Kernel() == "" {
 		t.Error("Kernel() is empty")
 	}
 	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
-	if arch != "" && contract.Arch() != arch {
-		t.Errorf("Arch() = %q on %s, want %q", contract.Arch(), runtime.GOARCH, arch)
+	if arch != "" && host.Arch() != arch {
+		t.Errorf("Arch() = %q on %s, want %q", host.Arch(), runtime.GOARCH, arch)
 	}
 	if runtime.GOARCH != "amd64" {
 		return // other architectures' cpuinfo has no flags line
 	}
-	flags, model, err := contract.CPUFeatures()
+	flags, model, err := host.CPUFeatures()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(flags) == 0 || model == "" {
 		t.Errorf("CPUFeatures = %d flags, model %q", len(flags), model)
 	}
-	if len(contract.MissingFeatures(contract.ISAFeatures(flags), flags)) != 0 {
+	if len(host.MissingFeatures(host.ISAFeatures(flags), flags)) != 0 {
 		t.Error("this host lacks its own features")
 	}
 }

@@ -1,4 +1,4 @@
-package contract_test
+package host_test
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
 )
 
 // TestRawClocksInTimeNamespace runs this test again in a time namespace
@@ -17,15 +17,15 @@ import (
 // must still give the host's clocks.
 func TestRawClocksInTimeNamespace(t *testing.T) {
 	if os.Getenv("CRAC_TEST_IN_TIMENS") != "" {
-		mono, boot, err := contract.TimeOffsets("self")
+		mono, boot, err := host.TimeOffsets("self")
 		if err != nil || mono != 1000*time.Second || boot != 1000*time.Second {
 			t.Fatalf("TimeOffsets = %s, %s, %v; want 1000 s each", mono, boot, err)
 		}
-		raw, _, err := contract.RawClocks()
+		raw, _, err := host.RawClocks()
 		if err != nil {
 			t.Fatal(err)
 		}
-		now, _ := contract.Clock(unix.CLOCK_MONOTONIC)
+		now, _ := host.Clock(unix.CLOCK_MONOTONIC)
 		if d := now - raw; d < 999*time.Second || d > 1001*time.Second {
 			t.Errorf("clock %s, raw %s: want 1000 s apart", now, raw)
 		}
@@ -50,16 +50,16 @@ func TestRawClocksInTimeNamespace(t *testing.T) {
 }
 
 func TestClocksOutsideTimeNamespace(t *testing.T) {
-	mono, boot, err := contract.TimeOffsets("self")
+	mono, boot, err := host.TimeOffsets("self")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, rawBoot, err := contract.RawClocks()
+	raw, rawBoot, err := host.RawClocks()
 	if err != nil {
 		t.Fatal(err)
 	}
-	now, _ := contract.Clock(unix.CLOCK_MONOTONIC)
-	nowBoot, _ := contract.Clock(unix.CLOCK_BOOTTIME)
+	now, _ := host.Clock(unix.CLOCK_MONOTONIC)
+	nowBoot, _ := host.Clock(unix.CLOCK_BOOTTIME)
 	if d := now - mono - raw; d < 0 || d > time.Second {
 		t.Errorf("raw monotonic %s, clock %s, offset %s", raw, now, mono)
 	}
