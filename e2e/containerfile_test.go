@@ -171,7 +171,7 @@ func checkMetadata(p *engine, image string) {
 	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-Xmx256m", "-jar", "/app/hello.jar"}); diff != "" {
 		t.Errorf("cold command (-got +want):\n%s", diff)
 	}
-	want := sandbox.DefaultCaps
+	want := sandbox.DefaultCaps()
 	eff, _ := host.ParseCapMask(m.Process.CapEff)
 	bnd, _ := host.ParseCapMask(m.Process.CapBnd)
 	wantMask, _ := host.CapMask(want)

@@ -135,7 +135,7 @@ func TestDeploymentLeastPrivilege(t *testing.T) {
 	// CRIU's two, and what the application had in the build: the
 	// capabilities the sandbox and `crac-build checkpoint` give it.
 	want := []string{"CHECKPOINT_RESTORE"}
-	for _, c := range sandbox.DefaultCaps {
+	for _, c := range sandbox.DefaultCaps() {
 		want = append(want, strings.TrimPrefix(c, "CAP_"))
 	}
 	var add []string

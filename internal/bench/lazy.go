@@ -140,7 +140,7 @@ func lazyOnce(ctx context.Context, c LazyConfig, rootfs, mode string) Start {
 		Lower:   []string{rootfs},
 		Args:    []string{"/bin/sh", "-c", lazyScript, "sh", mode},
 		Env:     []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		Caps:    append(append([]string{}, sandbox.DockerCaps...), lazyCaps...),
+		Caps:    append(sandbox.DockerCaps(), lazyCaps...),
 		Stdout:  pw,
 		Stderr:  io.Discard,
 	})

@@ -26,11 +26,11 @@ import (
 	"github.com/crac-build/crac-build/internal/secrets"
 )
 
-// JVMFlags are added to the application's java command: the hsperfdata file
+// jvmFlags are added to the application's java command: the hsperfdata file
 // would be deleted as stale by the next JVM and break the restore; the heap
 // free ratios let G1 give back memory after the pre-dump GC, which makes the
 // checkpoint 2-4x smaller (ENVIRONMENT.md).
-var JVMFlags = []string{"-XX:-UsePerfData", "-XX:MaxHeapFreeRatio=10", "-XX:MinHeapFreeRatio=5"}
+var jvmFlags = []string{"-XX:-UsePerfData", "-XX:MaxHeapFreeRatio=10", "-XX:MinHeapFreeRatio=5"}
 
 // dumpWorkDir is where criu writes its log inside the sandbox: /dev/shm is
 // a tmpfs of the sandbox, so the log stays out of the image's diff.

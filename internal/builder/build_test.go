@@ -47,7 +47,7 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func TestWithJVMFlags(t *testing.T) {
-	flags := strings.Join(JVMFlags, " ")
+	flags := strings.Join(jvmFlags, " ")
 	for _, tc := range []struct {
 		cmd  []string
 		want string
@@ -60,7 +60,7 @@ func TestWithJVMFlags(t *testing.T) {
 		{[]string{"javaw", "x"}, "javaw x"},
 	} {
 		in := append([]string(nil), tc.cmd...)
-		got := withJVMFlags(in, JVMFlags)
+		got := withJVMFlags(in, jvmFlags)
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("withJVMFlags(%q) = %q, want %q", tc.cmd, got, tc.want)
 		}
@@ -71,13 +71,13 @@ func TestWithJVMFlags(t *testing.T) {
 	// The flags the checkpoint depends on are there.
 	for _, f := range []string{"-XX:-UsePerfData"} {
 		if !strings.Contains(flags, f) {
-			t.Errorf("JVMFlags lack %s", f)
+			t.Errorf("jvmFlags lack %s", f)
 		}
 	}
 }
 
 func TestJVMEnv(t *testing.T) {
-	flags := strings.Join(JVMFlags, " ")
+	flags := strings.Join(jvmFlags, " ")
 	env := []string{"PATH=/usr/bin", "JAVA_TOOL_OPTIONS=-Xss1m", "LANG=C"}
 	orig := append([]string(nil), env...)
 	for _, tc := range []struct {
@@ -93,7 +93,7 @@ func TestJVMEnv(t *testing.T) {
 		{"script, no env", []string{"/app/run.sh"}, nil, []string{"JAVA_TOOL_OPTIONS=" + flags}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := jvmEnv(tc.cmd, tc.env, JVMFlags)
+			got := jvmEnv(tc.cmd, tc.env, jvmFlags)
 			if diff := cmp.Diff(got, tc.want); diff != "" {
 				t.Errorf("jvmEnv (-got +want):\n%s", diff)
 			}

@@ -101,7 +101,7 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	jflags := checkpointFlags(o.Cmd, env)
 	args, runEnv := o.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
 	o.Logf("starting %s", strings.Join(args, " "))
-	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps, args, runEnv, o.WorkDir, out)
+	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps(), args, runEnv, o.WorkDir, out)
 	if err != nil {
 		return nil, err
 	}

@@ -36,8 +36,8 @@ func TestAgentDefaults(t *testing.T) {
 func TestWithAgent(t *testing.T) {
 	o := validOptions(t)
 	opt := "-javaagent:" + contract.AgentPath + "=build"
-	args, env := o.withAgent(withJVMFlags([]string{"java", "-jar", "/app.jar"}, JVMFlags), []string{"A=1"})
-	want := append(append([]string{"java", opt}, JVMFlags...), "-jar", "/app.jar")
+	args, env := o.withAgent(withJVMFlags([]string{"java", "-jar", "/app.jar"}, jvmFlags), []string{"A=1"})
+	want := append(append([]string{"java", opt}, jvmFlags...), "-jar", "/app.jar")
 	if diff := cmp.Diff(args, want); diff != "" {
 		t.Errorf("java command (-got +want):\n%s", diff)
 	}
@@ -45,7 +45,7 @@ func TestWithAgent(t *testing.T) {
 		t.Errorf("java env (-got +want):\n%s", diff)
 	}
 	cmd := []string{"/app/run.sh"}
-	args, env = o.withAgent(cmd, jvmEnv(cmd, nil, JVMFlags))
+	args, env = o.withAgent(cmd, jvmEnv(cmd, nil, jvmFlags))
 	if diff := cmp.Diff(args, cmd); diff != "" {
 		t.Errorf("script command (-got +want):\n%s", diff)
 	}

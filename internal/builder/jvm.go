@@ -14,8 +14,8 @@ import (
 // HotSpot's own minimum heap; the heap grows as the application needs.
 const InitialHeapFlag = "-Xms8m"
 
-// GCFlags are the per-collector settings that let each collector give
-// memory back before the dump, added after JVMFlags for the collector the
+// gcFlags are the per-collector settings that let each collector give
+// memory back before the dump, added after jvmFlags for the collector the
 // command selects (measured on examples/hello, JDK 17, 21 and 25; see the
 // support matrix in docs/jdks-and-limits.md):
 //   - Serial shrinks its old generation by steps over several GCs unless
@@ -30,8 +30,8 @@ const InitialHeapFlag = "-Xms8m"
 //     shrinks to the free ratios at a full GC. Neither needs more.
 //
 // A command that selects no collector gets G1 (or Serial in a container
-// with less than 2 CPUs or 1792 MB): JVMFlags cover both.
-var GCFlags = map[string][]string{
+// with less than 2 CPUs or 1792 MB): jvmFlags cover both.
+var gcFlags = map[string][]string{
 	contract.GCSerial:   {"-XX:-ShrinkHeapInSteps"},
 	contract.GCParallel: {"-XX:+UseAdaptiveSizePolicyWithSystemGC"},
 	contract.GCZ:        {"-XX:ZUncommitDelay=1"},
@@ -56,16 +56,16 @@ func userJVMArgs(cmd, env []string) []string {
 	return append(args, cmd...)
 }
 
-// checkpointFlags are the flags the builder adds for a command: JVMFlags,
+// checkpointFlags are the flags the builder adds for a command: jvmFlags,
 // a small initial heap unless the command chose one, and the settings of
 // the collector it selects.
 func checkpointFlags(cmd, env []string) []string {
 	user := userJVMArgs(cmd, env)
-	flags := append([]string{}, JVMFlags...)
+	flags := append([]string{}, jvmFlags...)
 	if !setsInitialHeap(user) {
 		flags = append(flags, InitialHeapFlag)
 	}
-	return append(flags, GCFlags[contract.GCOf(user)]...)
+	return append(flags, gcFlags[contract.GCOf(user)]...)
 }
 
 // setsInitialHeap says whether args choose the initial or minimum heap.

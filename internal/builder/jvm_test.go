@@ -6,7 +6,7 @@ import (
 )
 
 func TestCheckpointFlags(t *testing.T) {
-	base := strings.Join(JVMFlags, " ")
+	base := strings.Join(jvmFlags, " ")
 	for _, tc := range []struct {
 		name     string
 		cmd, env []string

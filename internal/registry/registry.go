@@ -114,7 +114,7 @@ type Options struct {
 	// read zstd) or ArchiveZstd (the layers as they are).
 	ArchiveCompression string
 
-	// backoff replaces RetryBackoff (tests).
+	// backoff replaces retryBackoff (tests).
 	backoff *remote.Backoff
 }
 
@@ -127,8 +127,8 @@ type Options struct {
 // Blob uploads are retried whole (a PATCH stream cannot be replayed
 // half-way); a blob the registry has by then is not sent again.
 var (
-	RetryBackoff     = remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 5}
-	RetryStatusCodes = []int{
+	retryBackoff     = remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 5}
+	retryStatusCodes = []int{
 		http.StatusRequestTimeout, http.StatusTooManyRequests,
 		http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout,
@@ -186,7 +186,7 @@ func (o Options) remoteOpts(ctx context.Context) []remote.Option {
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	b := RetryBackoff
+	b := retryBackoff
 	if o.backoff != nil {
 		b = *o.backoff
 	}
@@ -195,7 +195,7 @@ func (o Options) remoteOpts(ctx context.Context) []remote.Option {
 		remote.WithAuthFromKeychain(kc),
 		remote.WithPlatform(o.platform()),
 		remote.WithRetryBackoff(b),
-		remote.WithRetryStatusCodes(RetryStatusCodes...),
+		remote.WithRetryStatusCodes(retryStatusCodes...),
 	}
 }
 

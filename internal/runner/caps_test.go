@@ -12,7 +12,7 @@ func TestCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(def) != len(sandbox.DockerCaps)+1 || !slices.Contains(def, "CAP_CHECKPOINT_RESTORE") || !slices.IsSorted(def) {
+	if len(def) != len(sandbox.DockerCaps())+1 || !slices.Contains(def, "CAP_CHECKPOINT_RESTORE") || !slices.IsSorted(def) {
 		t.Errorf("default caps %v, want Docker's plus CAP_CHECKPOINT_RESTORE, sorted", def)
 	}
 	c, err := Caps([]string{"sys_admin", "CAP_SYS_TIME"}, []string{"CHECKPOINT_RESTORE", "cap_net_raw"})

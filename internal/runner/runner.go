@@ -399,7 +399,7 @@ func (l *lineWatcher) Write(p []byte) (int, error) {
 // --cap-add and --cap-drop do (names with or without CAP_, any case).
 func Caps(add, drop []string) ([]string, error) {
 	set := map[string]bool{}
-	for _, c := range append(append([]string{}, sandbox.DockerCaps...), "CAP_CHECKPOINT_RESTORE") {
+	for _, c := range append(sandbox.DockerCaps(), "CAP_CHECKPOINT_RESTORE") {
 		set[c] = true
 	}
 	for _, list := range []struct {

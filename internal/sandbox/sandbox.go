@@ -34,7 +34,7 @@ type Config struct {
 	Args  []string
 	Env   []string
 	Cwd   string
-	// Caps are the process's capabilities; nil means DefaultCaps.
+	// Caps are the process's capabilities; nil means DefaultCaps().
 	Caps     []string
 	Hostname string
 	Mounts   []specs.Mount

@@ -4,25 +4,30 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// DefaultCaps is the capability set the application runs with: the
+// DefaultCaps returns the capability set the application runs with: the
 // defaults that Docker, containerd and podman share. A restored process
 // gets back the capabilities it had at dump, and a container lacking one
 // makes CRIU hang, so the build must not give it more than any common
 // runtime does. (Docker also grants NET_RAW, MKNOD and AUDIT_WRITE; podman
-// does not.)
-var DefaultCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
-	"CAP_SETUID", "CAP_SYS_CHROOT",
+// does not.) The slice is the caller's.
+func DefaultCaps() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+		"CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+		"CAP_SETUID", "CAP_SYS_CHROOT",
+	}
 }
 
-// DockerCaps is Docker's default capability set, which `crac-build run`
-// gives its containers (plus CAP_CHECKPOINT_RESTORE).
-var DockerCaps = []string{
-	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
-	"CAP_FSETID", "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
-	"CAP_SYS_CHROOT",
+// DockerCaps returns Docker's default capability set, which `crac-build
+// run` gives its containers (plus CAP_CHECKPOINT_RESTORE). The slice is the
+// caller's.
+func DockerCaps() []string {
+	return []string{
+		"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
+		"CAP_FSETID", "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE",
+		"CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
+		"CAP_SYS_CHROOT",
+	}
 }
 
 // spec builds an OCI runtime config like the one Docker and podman make:
@@ -30,7 +35,7 @@ var DockerCaps = []string{
 func spec(cfg *Config) *specs.Spec {
 	caps := cfg.Caps
 	if caps == nil {
-		caps = DefaultCaps
+		caps = DefaultCaps()
 	}
 	env := cfg.Env
 	if len(env) == 0 {
