@@ -16,6 +16,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/runner"
@@ -576,7 +577,7 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 	if v.CriuBundle != "" {
 		o.CriuBundle = v.CriuBundle
 	}
-	o.Env = mergeToolOptions(o.Env, v.BuildEnv)
+	o.Env = environ.Merge(o.Env, v.BuildEnv, "JAVA_TOOL_OPTIONS")
 	o.NoGC = o.NoGC || v.NoGC
 	if v.Settle > 0 {
 		o.Settle = v.Settle
@@ -678,30 +679,6 @@ func imageSizes(img v1.Image, added int) (total, base, gz int64, err error) {
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-// mergeToolOptions adds env to base; JAVA_TOOL_OPTIONS values are joined
-// rather than replaced.
-func mergeToolOptions(base, add []string) []string {
-	out := append([]string{}, base...)
-	for _, kv := range add {
-		k, v, _ := strings.Cut(kv, "=")
-		done := false
-		for i, b := range out {
-			if bk, bv, _ := strings.Cut(b, "="); bk == k {
-				if k == "JAVA_TOOL_OPTIONS" {
-					out[i] = k + "=" + strings.TrimSpace(bv+" "+v)
-				} else {
-					out[i] = kv
-				}
-				done = true
-			}
-		}
-		if !done {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
 
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {

@@ -109,14 +109,6 @@ func TestBuildSplit(t *testing.T) {
 	}
 }
 
-func TestMergeToolOptions(t *testing.T) {
-	got := mergeToolOptions([]string{"A=1", "JAVA_TOOL_OPTIONS=-Xss1m"}, []string{"JAVA_TOOL_OPTIONS=-XX:+UseSerialGC", "A=2", "B=3"})
-	want := []string{"A=2", "JAVA_TOOL_OPTIONS=-Xss1m -XX:+UseSerialGC", "B=3"}
-	if d := cmp.Diff(got, want); d != "" {
-		t.Errorf("mergeToolOptions (-got +want):\n%s", d)
-	}
-}
-
 func TestPairedRatio(t *testing.T) {
 	// b's load doubles in round 2; a is 10% slower than b in each round.
 	b := []Start{{Round: 1, ReadyMs: 100}, {Round: 2, ReadyMs: 200}, {Round: 3, ReadyMs: 100}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/progress"
@@ -83,7 +84,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if workDir == "" {
 		workDir = baseCfg.Config.WorkingDir
 	}
-	env := mergeEnv(baseCfg.Config.Env, o.Env)
+	env := environ.Merge(baseCfg.Config.Env, o.Env)
 
 	scratch, err := os.MkdirTemp(o.TempDir, "crac-build-")
 	if err != nil {
@@ -505,34 +506,7 @@ func jvmEnv(cmd, env, jflags []string) []string {
 	if path.Base(cmd[0]) == "java" {
 		return env
 	}
-	flags := strings.Join(jflags, " ")
-	for i, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "JAVA_TOOL_OPTIONS="); ok {
-			out := append([]string{}, env...)
-			out[i] = "JAVA_TOOL_OPTIONS=" + strings.TrimSpace(v+" "+flags)
-			return out
-		}
-	}
-	return append(append([]string{}, env...), "JAVA_TOOL_OPTIONS="+flags)
-}
-
-// mergeEnv returns base with the K=V of add set (replacing same keys).
-func mergeEnv(base, add []string) []string {
-	out := append([]string{}, base...)
-	for _, kv := range add {
-		k, _, _ := strings.Cut(kv, "=")
-		replaced := false
-		for i, b := range out {
-			if bk, _, _ := strings.Cut(b, "="); bk == k {
-				out[i] = kv
-				replaced = true
-			}
-		}
-		if !replaced {
-			out = append(out, kv)
-		}
-	}
-	return out
+	return environ.Merge(env, []string{"JAVA_TOOL_OPTIONS=" + strings.Join(jflags, " ")}, "JAVA_TOOL_OPTIONS")
 }
 
 func unique(s []string) []string {

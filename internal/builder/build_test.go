@@ -25,27 +25,6 @@ import (
 	"github.com/crac-build/crac-build/internal/registry"
 )
 
-func TestMergeEnv(t *testing.T) {
-	base := []string{"PATH=/usr/bin", "JAVA_HOME=/opt/java", "LANG=C"}
-	orig := append([]string(nil), base...)
-	got := mergeEnv(base, []string{"LANG=C.UTF-8", "APP_MODE=warm", "PATH=/app/bin:/usr/bin", "EMPTY="})
-	want := []string{"PATH=/app/bin:/usr/bin", "JAVA_HOME=/opt/java", "LANG=C.UTF-8", "APP_MODE=warm", "EMPTY="}
-	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("mergeEnv (-got +want):\n%s", diff)
-	}
-	if diff := cmp.Diff(base, orig); diff != "" {
-		t.Errorf("mergeEnv changed the base's slice (-got +want):\n%s", diff)
-	}
-	// A key that is a prefix of another is another key.
-	got = mergeEnv([]string{"JAVA_OPTS=-Xmx1g"}, []string{"JAVA=/usr/bin/java"})
-	if diff := cmp.Diff(got, []string{"JAVA_OPTS=-Xmx1g", "JAVA=/usr/bin/java"}); diff != "" {
-		t.Errorf("mergeEnv with a prefix key (-got +want):\n%s", diff)
-	}
-	if got := mergeEnv(nil, nil); len(got) != 0 {
-		t.Errorf("mergeEnv(nil, nil) = %q", got)
-	}
-}
-
 func TestWithJVMFlags(t *testing.T) {
 	flags := strings.Join(jvmFlags, " ")
 	for _, tc := range []struct {

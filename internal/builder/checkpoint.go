@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/sandbox"
 	"github.com/crac-build/crac-build/internal/secrets"
@@ -51,7 +52,7 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 			return nil, err
 		}
 	}
-	env := mergeEnv(stepEnv(os.Environ()), o.Env)
+	env := environ.Merge(stepEnv(os.Environ()), o.Env)
 	found, err := stepSecrets(contract.SecretsDir, o.Secrets)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 )
 
 // The restored JVM keeps the environment it had at build time (it lives in
@@ -69,7 +70,7 @@ func ignoredEnv(name, value string, inBuild bool) bool {
 // value at run differs from the build's, sorted, each with what changed:
 // "DB_URL (set at run time)", "PORT (changed)", "DEBUG (unset at run time)".
 func EnvDiff(build []string, run map[string]string) []string {
-	b := envMap(build)
+	b := environ.Map(build)
 	var out []string
 	for k, v := range run {
 		bv, inBuild := b[k]

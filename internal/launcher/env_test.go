@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 )
 
 func TestEnvDiff(t *testing.T) {
@@ -35,22 +36,22 @@ func TestEnvDiff(t *testing.T) {
 			[]string{"APP_PORT (set at run time)", "PORT (set at run time)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(EnvDiff(build, envMap(tc.run)), tc.want); diff != "" {
+			if diff := cmp.Diff(EnvDiff(build, environ.Map(tc.run)), tc.want); diff != "" {
 				t.Errorf("EnvDiff (-got +want):\n%s", diff)
 			}
 		})
 	}
 	// A runtime-set variable the image defines is the operator's to change.
-	if got := EnvDiff([]string{"HOME=/app"}, envMap([]string{"HOME=/root"})); len(got) != 1 || got[0] != "HOME (changed)" {
+	if got := EnvDiff([]string{"HOME=/app"}, environ.Map([]string{"HOME=/root"})); len(got) != 1 || got[0] != "HOME (changed)" {
 		t.Errorf("HOME defined by the image, changed at run: %q", got)
 	}
-	if got := EnvDiff([]string{"HOSTNAME=build"}, envMap([]string{"HOSTNAME=other"})); got != nil {
+	if got := EnvDiff([]string{"HOSTNAME=build"}, environ.Map([]string{"HOSTNAME=other"})); got != nil {
 		t.Errorf("HOSTNAME: %q, want it ignored always", got)
 	}
 }
 
 func TestCheckEnvPolicy(t *testing.T) {
-	run := envMap([]string{"PATH=/bin", "DB_URL=secret-value"})
+	run := environ.Map([]string{"PATH=/bin", "DB_URL=secret-value"})
 	for _, tc := range []struct {
 		policy   string
 		reason   string
@@ -79,7 +80,7 @@ func TestCheckEnvPolicy(t *testing.T) {
 	}
 	// No difference: nothing to say.
 	p := &Plan{Meta: &contract.Metadata{Cold: contract.Command{Env: []string{"PATH=/bin"}}, OnEnvChange: contract.EnvChangeCold}}
-	if err := p.checkEnv(envMap([]string{"PATH=/bin", "HOSTNAME=x"})); err != nil || len(p.Warnings) != 0 {
+	if err := p.checkEnv(environ.Map([]string{"PATH=/bin", "HOSTNAME=x"})); err != nil || len(p.Warnings) != 0 {
 		t.Errorf("same environment: %v, %q", err, p.Warnings)
 	}
 }

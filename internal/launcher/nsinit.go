@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 )
 
@@ -242,7 +243,7 @@ func ExecWithCaps(keep []string, argv, env []string) error {
 	}
 	path := argv[0]
 	if !strings.Contains(path, "/") {
-		if path, err = lookPath(path, envMap(env)["PATH"]); err != nil {
+		if path, err = lookPath(path, environ.Map(env)["PATH"]); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 )
 
@@ -110,7 +111,7 @@ func (p *Plan) step(name string, fn func() error) error {
 func Check(opts Options) *Plan {
 	opts.defaults()
 	p := &Plan{Opts: opts, Timeout: DefaultRestoreTimeout}
-	env := envMap(opts.Env)
+	env := environ.Map(opts.Env)
 	m, err := contract.Read(opts.MetadataPath)
 	if err == nil {
 		p.Meta = m
@@ -708,15 +709,6 @@ func restoreLogLevel() int32 {
 	return 2
 }
 
-func envMap(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
 // ExecCold replaces the launcher with the plan's cold command, in the
 // container's environment, as the image's user (contract.User) if it has
 // one: a cold application runs as the restored one would. It returns only
@@ -738,7 +730,7 @@ func ExecCold(p *Plan, env []string) error {
 	}
 	path := p.Cold[0]
 	if !strings.Contains(path, "/") {
-		lp, err := lookPath(path, envMap(env)["PATH"])
+		lp, err := lookPath(path, environ.Map(env)["PATH"])
 		if err != nil {
 			return err
 		}

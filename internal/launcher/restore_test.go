@@ -434,13 +434,6 @@ func TestLookPath(t *testing.T) {
 	}
 }
 
-func TestEnvMap(t *testing.T) {
-	got := envMap([]string{"A=1", "B=x=y", "C=", "D", "A=2"})
-	if diff := cmp.Diff(got, map[string]string{"A": "2", "B": "x=y", "C": "", "D": ""}); diff != "" {
-		t.Errorf("envMap (-got +want):\n%s", diff)
-	}
-}
-
 // ExecCold's failures return (its success replaces the test process, so
 // only failures are tested).
 func TestExecColdFailures(t *testing.T) {

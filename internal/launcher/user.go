@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 )
 
@@ -74,13 +75,7 @@ func userEnv(m *contract.Metadata, env []string) []string {
 			return env
 		}
 	}
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "HOME=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, "HOME="+m.User.Home)
+	return environ.Merge(env, []string{"HOME=" + m.User.Home})
 }
 
 // chownForUser gives a directory the launcher made for the restored

@@ -21,6 +21,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/progress"
@@ -34,7 +35,7 @@ type Options struct {
 	Image string
 	// Cold forces a cold start (CRAC_RESTORE=off).
 	Cold bool
-	// Env adds K=V to the image's environment.
+	// Env sets K=V over the image's environment (as docker run -e).
 	Env []string
 	// Port is the container port to publish; default the image's only
 	// exposed port.
@@ -133,12 +134,11 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 			port, _ = strconv.Atoi(strings.TrimSuffix(p, "/tcp"))
 		}
 	}
-	env := append([]string{}, cf.Config.Env...)
-	env = append(env, o.Env...)
+	env := environ.Merge(cf.Config.Env, o.Env)
 	if o.Cold {
-		env = append(env, contract.EnvRestore+"=off")
+		env = environ.Merge(env, []string{contract.EnvRestore + "=off"})
 	}
-	if !hasEnv(env, contract.EnvBreakdown) {
+	if _, ok := environ.Lookup(env, contract.EnvBreakdown); !ok {
 		// The launcher says where a restore's time went (one more line).
 		env = append(env, contract.EnvBreakdown+"=1")
 	}
@@ -277,15 +277,6 @@ func (r *Run) Breakdown() *checkpoint.Breakdown {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.breakdown
-}
-
-func hasEnv(env []string, name string) bool {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, name+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // WaitMode waits up to d for the launcher's verdict.
