@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/registry"
 )
 
@@ -323,7 +324,7 @@ func TestContainerd(t *testing.T) {
 		if requestsServed(body) < 10 {
 			t.Errorf("GET / = %q: want the warmup's requests carried over", body)
 		}
-		st, err := host.ProcStatus(strconv.Itoa(c.taskPID("hello-k8s")))
+		st, err := proc.Status(c.taskPID("hello-k8s"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/inspect"
 	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
@@ -105,7 +105,7 @@ func buildHelloOn(t *testing.T, base, user, tag string) string {
 // procIDs returns the Uid, Gid and Groups lines of a process's status.
 func procIDs(t *testing.T, pid int) (uid, gid, groups string) {
 	t.Helper()
-	st, err := host.ProcStatus(fmt.Sprint(pid))
+	st, err := proc.Status(pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/runner"
 )
@@ -700,13 +701,10 @@ func hostInfo() Host {
 }
 
 func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
+	l, err := proc.LoadAvg()
 	if err != nil {
 		return ""
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
+	// As /proc/loadavg prints them.
+	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
 }

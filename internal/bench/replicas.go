@@ -1,18 +1,15 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/runner"
 )
 
@@ -128,7 +125,7 @@ func replicas(ctx context.Context, c ReplicaConfig, cold bool, env []string, row
 			return fmt.Errorf("processes of a replica: %w", err)
 		}
 		for _, pid := range pids {
-			p, rss, err := smapsRollup(pid)
+			p, rss, err := proc.SmapsRollup(pid)
 			if err != nil {
 				continue // a process that just ended
 			}
@@ -139,28 +136,4 @@ func replicas(ctx context.Context, c ReplicaConfig, cold bool, env []string, row
 		row.PSSKiB += pss
 	}
 	return nil
-}
-
-// smapsRollup returns a process's Pss and Rss in KiB.
-func smapsRollup(pid int) (pss, rss int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(fs[1], 10, 64)
-		switch fs[0] {
-		case "Pss:":
-			pss = v
-		case "Rss:":
-			rss = v
-		}
-	}
-	return pss, rss, sc.Err()
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/environ"
-	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/progress"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/sandbox"
@@ -465,29 +465,19 @@ func sandboxUptime() time.Duration {
 // appPID finds the application's PID, as its own PID namespace numbers it:
 // the one child of the sandbox's init.
 func appPID(initPID int) (int, error) {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", initPID))
-	if err != nil {
-		return 0, err
-	}
-	var kids []string
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", initPID, t.Name()))
-		if err == nil {
-			kids = append(kids, strings.Fields(string(b))...)
-		}
-	}
+	kids := proc.Children(initPID)
 	if len(kids) != 1 {
 		return 0, fmt.Errorf("sandbox init has %d children, want 1", len(kids))
 	}
-	st, err := host.ProcStatus(kids[0])
+	st, err := proc.Status(kids[0])
 	if err != nil {
 		return 0, err
 	}
-	ns := strings.Fields(st["NSpid"])
-	if len(ns) == 0 {
-		return 0, fmt.Errorf("no NSpid for process %s", kids[0])
+	n, err := proc.NSpid(st)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", kids[0], err)
 	}
-	return strconv.Atoi(ns[len(ns)-1])
+	return n, nil
 }
 
 // withJVMFlags inserts flags (checkpointFlags) after a direct java

@@ -14,7 +14,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/agent"
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
@@ -252,7 +252,7 @@ func (s *sandboxAgents) checkpoint(ctx context.Context, o coordOptions, w *reque
 // application (the one child of the sandbox's init) and its descendants:
 // the tree CRIU dumps.
 func appTree(initPID int) (map[int]bool, error) {
-	kids := children(initPID)
+	kids := proc.Children(initPID)
 	if len(kids) != 1 {
 		return nil, fmt.Errorf("sandbox init has %d children, want 1", len(kids))
 	}
@@ -260,34 +260,14 @@ func appTree(initPID int) (map[int]bool, error) {
 	todo := kids
 	for len(todo) > 0 {
 		pid := todo[0]
-		todo = append(todo[1:], children(pid)...)
-		st, err := host.ProcStatus(strconv.Itoa(pid))
+		todo = append(todo[1:], proc.Children(pid)...)
+		st, err := proc.Status(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}
-		if ns := strings.Fields(st["NSpid"]); len(ns) > 0 {
-			if n, err := strconv.Atoi(ns[len(ns)-1]); err == nil {
-				tree[n] = true
-			}
+		if n, err := proc.NSpid(st); err == nil {
+			tree[n] = true
 		}
 	}
 	return tree, nil
-}
-
-// children lists the host PIDs of pid's children, over all its threads.
-func children(pid int) []int {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var out []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 func TestAgentDefaults(t *testing.T) {
@@ -78,11 +79,11 @@ func TestAppTree(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	app := children(init.Process.Pid)
+	app := proc.Children(init.Process.Pid)
 	if len(app) != 1 || len(tree) != 2 || !tree[app[0]] || tree[init.Process.Pid] {
 		t.Fatalf("appTree = %v; init %d has children %v: want the application and its child, not init", tree, init.Process.Pid, app)
 	}
-	for _, k := range children(app[0]) {
+	for _, k := range proc.Children(app[0]) {
 		if !tree[k] {
 			t.Errorf("appTree lacks the application's child %d", k)
 		}

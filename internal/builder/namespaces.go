@@ -19,6 +19,7 @@ import (
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/launcher"
+	"github.com/crac-build/crac-build/internal/proc"
 	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
@@ -39,7 +40,7 @@ var buildStepCaps = []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_CHECKPOINT_R
 // cannot dump under one), and the capabilities. The error names what is
 // missing and the build flags that fix it.
 func CheckBuildStep() error {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		return fmt.Errorf("reading /proc/self/status: %w", err)
 	}

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	criu "github.com/checkpoint-restore/go-criu/v8"
 	"github.com/checkpoint-restore/go-criu/v8/rpc"
+
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // CRIU log verbosity: 4 is "debug", the level whose tail explains failures;
@@ -197,17 +198,8 @@ func Restore(ctx context.Context, opts RestoreOptions) (int, error) {
 // killChildren SIGKILLs every child of this process. Only used by Restore
 // on timeout: the launcher has no children but criu and what it restores.
 func killChildren() {
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, t := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+	for _, pid := range proc.Children(proc.Self) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 

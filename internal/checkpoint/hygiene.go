@@ -1,48 +1,25 @@
 package checkpoint
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/hotspot"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
-// Tree returns pid and its descendants, parents before children, from
-// /proc/PID/task/TID/children: the processes a dump of pid takes.
+// Tree returns pid and its descendants, parents before children: the
+// processes a dump of pid takes.
 func Tree(pid int) ([]int, error) {
-	out := []int{pid}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		return nil, fmt.Errorf("process %d: %w", pid, err)
-	}
-	for i := 0; i < len(out); i++ {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", out[i]))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", out[i], t.Name()))
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out, nil
+	return proc.Tree(pid)
 }
 
 // Inventory reads from /proc what the process tree rooted at pid holds:
@@ -60,28 +37,24 @@ func Inventory(pid int) (*contract.Hygiene, error) {
 	inodes := map[uint64]int{} // socket inode -> holder PID in the tree
 	deleted := map[string]bool{}
 	for _, p := range pids {
-		st, err := host.ProcStatus(strconv.Itoa(p))
+		st, err := proc.Status(p)
 		if err != nil {
 			continue // exited meanwhile: the dump will not see it either
 		}
-		tp := contract.TreeProcess{PID: p, Command: comm(p)}
+		tp := contract.TreeProcess{PID: p, Command: proc.Comm(p)}
 		tp.PPID, _ = strconv.Atoi(st["PPid"])
 		tp.Threads, _ = strconv.Atoi(st["Threads"])
-		tp.RSSKiB = kib(st["VmRSS"])
+		tp.RSSKiB = proc.KiB(st["VmRSS"])
 		tp.SigCgt = st["SigCgt"]
 		h.Processes = append(h.Processes, tp)
 		if p == pid {
 			h.Memory = contract.Memory{
-				RSSKiB: kib(st["VmRSS"]), AnonKiB: kib(st["RssAnon"]),
-				FileKiB: kib(st["RssFile"]), ShmemKiB: kib(st["RssShmem"]),
+				RSSKiB: proc.KiB(st["VmRSS"]), AnonKiB: proc.KiB(st["RssAnon"]),
+				FileKiB: proc.KiB(st["RssFile"]), ShmemKiB: proc.KiB(st["RssShmem"]),
 			}
 		}
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/comm", p, t.Name()))
-			if err == nil {
-				threads[threadGroup(strings.TrimRight(string(b), "\n"))]++
-			}
+		for _, name := range proc.ThreadComms(p) {
+			threads[threadGroup(name)]++
 		}
 		for ino := range socketInodes(p) {
 			inodes[ino] = p
@@ -120,41 +93,13 @@ func threadGroup(name string) string {
 	return name
 }
 
-func comm(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimRight(string(b), "\n")
-}
-
-// kib parses a /proc/PID/status size such as "12345 kB".
-func kib(v string) int64 {
-	f := strings.Fields(v)
-	if len(f) == 0 {
-		return 0
-	}
-	n, _ := strconv.ParseInt(f[0], 10, 64)
-	return n
-}
-
 // socketInodes returns the inodes of the sockets pid holds open.
 func socketInodes(pid int) map[uint64]bool {
 	out := map[uint64]bool{}
-	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, err := os.ReadDir(fdDir)
-	if err != nil {
-		return out
-	}
-	for _, e := range ents {
-		l, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if s, ok := strings.CutPrefix(l, "socket:["); ok {
-			if ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64); err == nil {
-				out[ino] = true
-			}
+	fds, _ := proc.FDs(pid)
+	for _, l := range fds {
+		if ino, ok := proc.SocketInode(l); ok {
+			out[ino] = true
 		}
 	}
 	return out
@@ -163,101 +108,14 @@ func socketInodes(pid int) map[uint64]bool {
 // deletedFiles lists the deleted files pid holds open or mapped.
 func deletedFiles(pid int) []string {
 	var out []string
-	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, _ := os.ReadDir(fdDir)
-	for _, e := range ents {
-		l, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err == nil && strings.HasPrefix(l, "/") && strings.HasSuffix(l, " (deleted)") {
-			out = append(out, strings.TrimSuffix(l, " (deleted)"))
-		}
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 7 && strings.HasPrefix(f[5], "/") && f[len(f)-1] == "(deleted)" {
-			out = append(out, strings.Join(f[5:len(f)-1], " "))
+	fds, _ := proc.FDs(pid)
+	mapped, _ := proc.MappedFiles(pid)
+	for _, l := range append(slices.Collect(maps.Values(fds)), mapped...) {
+		if f, ok := strings.CutSuffix(l, " (deleted)"); ok && strings.HasPrefix(f, "/") {
+			out = append(out, f)
 		}
 	}
 	return out
-}
-
-// sockEntry is one line of /proc/net/{tcp,tcp6,udp,udp6}.
-type sockEntry struct {
-	proto         string
-	local, remote netip.AddrPort
-	state         string
-	inode         uint64
-}
-
-// tcpStates are the kernel's TCP states (include/net/tcp_states.h).
-var tcpStates = map[string]string{
-	"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
-	"05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
-	"09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING", "0C": "NEW_SYN_RECV",
-}
-
-// readInetTable parses /proc/PID/net/{tcp,tcp6,udp,udp6}; a missing table
-// (no IPv6) is empty.
-func readInetTable(pid int, proto string) ([]sockEntry, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, proto))
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading socket table %s of process %d: %w", proto, pid, err)
-	}
-	defer f.Close()
-	var out []sockEntry
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) < 10 {
-			continue
-		}
-		l, err1 := parseProcAddr(fl[1])
-		r, err2 := parseProcAddr(fl[2])
-		ino, err3 := strconv.ParseUint(fl[9], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
-			continue
-		}
-		state := tcpStates[fl[3]]
-		if strings.HasPrefix(proto, "udp") {
-			// UDP has no connections; the kernel reuses TCP's numbers
-			// for "connected" (a default peer set) and not.
-			state = "UNCONNECTED"
-			if fl[3] == "01" {
-				state = "CONNECTED"
-			}
-		}
-		out = append(out, sockEntry{proto: proto, local: l, remote: r, state: state, inode: ino})
-	}
-	return out, sc.Err()
-}
-
-// parseProcAddr parses an address of /proc/net/tcp{,6}: the IP as 32-bit
-// words in host byte order (little-endian here), a colon, the port in hex.
-func parseProcAddr(s string) (netip.AddrPort, error) {
-	ipHex, portHex, ok := strings.Cut(s, ":")
-	if !ok {
-		return netip.AddrPort{}, fmt.Errorf("bad socket address %q", s)
-	}
-	raw, err := hex.DecodeString(ipHex)
-	if err != nil || (len(raw) != 4 && len(raw) != 16) {
-		return netip.AddrPort{}, fmt.Errorf("bad socket address %q", s)
-	}
-	for i := 0; i < len(raw); i += 4 {
-		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
-	}
-	port, err := strconv.ParseUint(portHex, 16, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad socket port %q", s)
-	}
-	addr, _ := netip.AddrFromSlice(raw)
-	return netip.AddrPortFrom(addr, uint16(port)), nil
 }
 
 // sameEnd compares socket ends across tcp and tcp6 tables: an IPv4 client
@@ -273,9 +131,9 @@ func fmtAddr(a netip.AddrPort) string {
 // sockets describes the sockets of the tree (inode -> holder PID), located
 // in the tables of the root's network namespace.
 func sockets(root int, tree map[uint64]int) ([]contract.Socket, error) {
-	var inet []sockEntry
+	var inet []proc.InetSocket
 	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
-		es, err := readInetTable(root, proto)
+		es, err := proc.InetSockets(root, proto)
 		if err != nil {
 			return nil, err
 		}
@@ -284,50 +142,50 @@ func sockets(root int, tree map[uint64]int) ([]contract.Socket, error) {
 	var out []contract.Socket
 	var listening []netip.AddrPort
 	for _, e := range inet {
-		if tree[e.inode] != 0 && e.state == "LISTEN" {
-			listening = append(listening, e.local)
+		if tree[e.Inode] != 0 && e.State == "LISTEN" {
+			listening = append(listening, e.Local)
 		}
 	}
 	var others map[uint64]string // socket inodes of processes outside the tree
 	for _, e := range inet {
-		pid, ok := tree[e.inode]
-		if !ok || e.inode == 0 {
+		pid, ok := tree[e.Inode]
+		if !ok || e.Inode == 0 {
 			continue
 		}
 		s := contract.Socket{
-			Proto: e.proto, State: e.state, Local: fmtAddr(e.local), Inode: e.inode,
-			PID: pid, Command: comm(pid),
+			Proto: e.Proto, State: e.State, Local: fmtAddr(e.Local), Inode: e.Inode,
+			PID: pid, Command: proc.Comm(pid),
 		}
-		if e.remote.Port() != 0 {
-			s.Remote = fmtAddr(e.remote)
+		if e.Remote.Port() != 0 {
+			s.Remote = fmtAddr(e.Remote)
 		}
-		if strings.HasPrefix(e.proto, "tcp") && e.state != "LISTEN" && e.remote.Port() != 0 {
+		if strings.HasPrefix(e.Proto, "tcp") && e.State != "LISTEN" && e.Remote.Port() != 0 {
 			s.Direction = "out"
-			if listensOn(listening, e.local) {
+			if listensOn(listening, e.Local) {
 				s.Direction = "in"
 			}
 			s.Peer = contract.PeerOutside
 			for _, p := range inet {
-				if !strings.HasPrefix(p.proto, "tcp") || !sameEnd(p.local, e.remote) || !sameEnd(p.remote, e.local) {
+				if !strings.HasPrefix(p.Proto, "tcp") || !sameEnd(p.Local, e.Remote) || !sameEnd(p.Remote, e.Local) {
 					continue
 				}
-				if p.inode == 0 {
+				if p.Inode == 0 {
 					// Not accepted yet: no file holds it. In the queue of
 					// one of the tree's listeners it is the tree's.
-					if p.state == "ESTABLISHED" && listensOn(listening, p.local) {
+					if p.State == "ESTABLISHED" && listensOn(listening, p.Local) {
 						s.Peer = contract.PeerTree
 						break
 					}
 					continue
 				}
-				if _, in := tree[p.inode]; in {
+				if _, in := tree[p.Inode]; in {
 					s.Peer = contract.PeerTree
 					break
 				}
 				if others == nil {
 					others = socketHolders(tree)
 				}
-				if who, ok := others[p.inode]; ok {
+				if who, ok := others[p.Inode]; ok {
 					s.Peer, s.PeerProcess = contract.PeerSandbox, who
 				}
 				break
@@ -367,67 +225,36 @@ func socketHolders(tree map[uint64]int) map[uint64]string {
 		inTree[p] = true
 	}
 	out := map[uint64]string{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || inTree[pid] {
+	for _, pid := range proc.PIDs() {
+		if inTree[pid] {
 			continue
 		}
 		for ino := range socketInodes(pid) {
 			if _, mine := tree[ino]; !mine {
-				out[ino] = strconv.Itoa(pid) + " " + comm(pid)
+				out[ino] = strconv.Itoa(pid) + " " + proc.Comm(pid)
 			}
 		}
 	}
 	return out
 }
 
-var unixTypes = map[string]string{"0001": "stream", "0002": "dgram", "0005": "seqpacket"}
-
-// soAcceptCon is __SO_ACCEPTCON in /proc/net/unix's flags: a listener.
-const soAcceptCon = 0x10000
-
 func unixSockets(root int, tree map[uint64]int) ([]contract.Socket, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/unix", root))
+	us, err := proc.UnixSockets(root)
 	if err != nil {
-		return nil, fmt.Errorf("reading unix socket table of process %d: %w", root, err)
+		return nil, err
 	}
-	defer f.Close()
 	var out []contract.Socket
-	sc := bufio.NewScanner(f)
-	sc.Scan()
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) < 7 {
-			continue
-		}
-		ino, err := strconv.ParseUint(fl[6], 10, 64)
-		if err != nil {
-			continue
-		}
-		pid, ok := tree[ino]
+	for _, u := range us {
+		pid, ok := tree[u.Inode]
 		if !ok {
 			continue
 		}
-		s := contract.Socket{Proto: "unix", Type: unixTypes[fl[4]], Inode: ino, PID: pid, Command: comm(pid)}
-		if s.Type == "" {
-			s.Type = fl[4]
-		}
-		flags, _ := strconv.ParseUint(fl[3], 16, 64)
-		switch {
-		case flags&soAcceptCon != 0:
-			s.State = "LISTEN"
-		case fl[5] == "03":
-			s.State = "CONNECTED"
-		default:
-			s.State = "UNCONNECTED"
-		}
-		if len(fl) > 7 {
-			s.Path = strings.Join(fl[7:], " ")
-		}
-		out = append(out, s)
+		out = append(out, contract.Socket{
+			Proto: "unix", Type: u.Type, State: u.State, Path: u.Path, Inode: u.Inode,
+			PID: pid, Command: proc.Comm(pid),
+		})
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // jcmd outputs parsed by JVMMemory.
@@ -594,16 +421,13 @@ func parseNMT(out string) map[string]int64 {
 type mounts []string
 
 func readMounts() mounts {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := proc.Mounts("/")
 	if err != nil {
 		return nil
 	}
-	var out mounts
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 {
-			out = append(out, host.UnescapeMountinfo(f[4]))
-		}
+	out := make(mounts, len(ms))
+	for i, m := range ms {
+		out[i] = m.Mountpoint
 	}
 	return out
 }

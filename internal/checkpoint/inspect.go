@@ -1,13 +1,14 @@
 package checkpoint
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // DescribeProcess reads what a restore of pid depends on: its stdio, its
@@ -23,44 +24,39 @@ import (
 // run in the process's own PID and mount namespaces (inside the sandbox),
 // so that the paths are the ones the restoring container will see.
 func DescribeProcess(pid int) (*contract.Process, []contract.OpenFile, error) {
-	p := strconv.Itoa(pid)
-	st, err := host.ProcStatus(p)
+	st, err := proc.Status(pid)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading status of process %d: %w", pid, err)
 	}
-	proc := &contract.Process{PID: pid, CapEff: st["CapEff"], CapBnd: st["CapBnd"]}
-	proc.Threads, _ = strconv.Atoi(st["Threads"])
-	if f := strings.Fields(st["VmRSS"]); len(f) > 0 {
-		proc.RSSKiB, _ = strconv.ParseInt(f[0], 10, 64)
-	}
+	p := &contract.Process{PID: pid, CapEff: st["CapEff"], CapBnd: st["CapBnd"]}
+	p.Threads, _ = strconv.Atoi(st["Threads"])
+	p.RSSKiB = proc.KiB(st["VmRSS"])
 	for i := 0; i < 3; i++ {
-		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, i))
-		if err == nil {
-			proc.Stdio[i] = l
+		if l, err := proc.FD(pid, i); err == nil {
+			p.Stdio[i] = l
 		}
 	}
 	files, err := openFiles(pid)
 	if err != nil {
 		return nil, nil, err
 	}
-	return proc, files, nil
+	return p, files, nil
 }
 
 // openFiles lists the regular files pid holds open (from /proc/PID/fd) or
 // maps (from /proc/PID/maps), with size, mode and digest.
 func openFiles(pid int) ([]contract.OpenFile, error) {
 	byPath := map[string]*contract.OpenFile{}
-	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, err := os.ReadDir(fdDir)
+	fds, err := proc.FDs(pid)
 	if err != nil {
 		return nil, fmt.Errorf("listing open files of process %d: %w", pid, err)
 	}
-	for _, e := range ents {
-		target, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err != nil || !strings.HasPrefix(target, "/") {
+	for _, fd := range slices.Sorted(maps.Keys(fds)) {
+		target := fds[fd]
+		if !strings.HasPrefix(target, "/") {
 			continue // pipes, sockets, anon inodes
 		}
-		flags := fdFlags(pid, e.Name())
+		flags := proc.FDFlags(pid, fd)
 		of := byPath[target]
 		if of == nil {
 			of = &contract.OpenFile{Path: target}
@@ -71,18 +67,11 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 			of.Append = flags&unix.O_APPEND != 0
 		}
 	}
-	maps, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	mapped, err := proc.MappedFiles(pid)
 	if err != nil {
 		return nil, fmt.Errorf("reading mappings of process %d: %w", pid, err)
 	}
-	defer maps.Close()
-	sc := bufio.NewScanner(maps)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
-			continue
-		}
-		path := strings.Join(f[5:], " ")
+	for _, path := range mapped {
 		if of := byPath[path]; of != nil {
 			of.Mapped = true
 			continue
@@ -115,20 +104,6 @@ func openFiles(pid int) ([]contract.OpenFile, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
-}
-
-func fdFlags(pid int, fd string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "flags:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 8, 64)
-			return int(n)
-		}
-	}
-	return 0
 }
 
 func fileSHA256(path string) (string, error) {

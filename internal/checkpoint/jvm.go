@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/hotspot"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // Bounds of the wait for a collector to give memory back after the
@@ -187,7 +187,7 @@ func settle(ctx context.Context, rss func() (int64, error), min, quiet, max time
 
 // rssKiB reads the resident set size of pid.
 func rssKiB(pid int) (int64, error) {
-	st, err := host.ProcStatus(strconv.Itoa(pid))
+	st, err := proc.Status(pid)
 	if err != nil {
 		return 0, err
 	}

@@ -4,7 +4,6 @@
 package doctor
 
 import (
-	"bytes"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // Result is one check.
@@ -83,7 +83,7 @@ func checkKernel() Result {
 }
 
 func checkCaps() Result {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		return Result{Name: "capabilities", Detail: err.Error(), Fix: "mount /proc"}
 	}
@@ -99,7 +99,7 @@ func checkCaps() Result {
 }
 
 func checkSeccomp() Result {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		return Result{Name: "seccomp", Detail: err.Error()}
 	}
@@ -112,12 +112,10 @@ func checkSeccomp() Result {
 }
 
 func checkOverlay() Result {
-	b, _ := os.ReadFile("/proc/filesystems")
-	r := Result{Name: "overlayfs", OK: bytes.Contains(b, []byte("\toverlay\n")), Detail: "supported"}
+	r := Result{Name: "overlayfs", OK: proc.Filesystem("overlay"), Detail: "supported"}
 	if !r.OK {
 		_ = exec.Command("modprobe", "overlay").Run()
-		b, _ = os.ReadFile("/proc/filesystems")
-		r.OK = bytes.Contains(b, []byte("\toverlay\n"))
+		r.OK = proc.Filesystem("overlay")
 		if !r.OK {
 			r.Detail, r.Fix = "not supported by this kernel", "modprobe overlay"
 		}

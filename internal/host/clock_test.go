@@ -10,14 +10,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // TestRawClocksInTimeNamespace runs this test again in a time namespace
-// whose clocks are 1000 s ahead: TimeOffsets must say so, and RawClocks
+// whose clocks are 1000 s ahead: proc.TimeOffsets must say so, and RawClocks
 // must still give the host's clocks.
 func TestRawClocksInTimeNamespace(t *testing.T) {
 	if os.Getenv("CRAC_TEST_IN_TIMENS") != "" {
-		mono, boot, err := host.TimeOffsets("self")
+		mono, boot, err := proc.TimeOffsets(proc.Self)
 		if err != nil || mono != 1000*time.Second || boot != 1000*time.Second {
 			t.Fatalf("TimeOffsets = %s, %s, %v; want 1000 s each", mono, boot, err)
 		}
@@ -50,7 +51,7 @@ func TestRawClocksInTimeNamespace(t *testing.T) {
 }
 
 func TestClocksOutsideTimeNamespace(t *testing.T) {
-	mono, boot, err := host.TimeOffsets("self")
+	mono, boot, err := proc.TimeOffsets(proc.Self)
 	if err != nil {
 		t.Fatal(err)
 	}

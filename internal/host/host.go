@@ -1,14 +1,14 @@
 package host
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // capNames maps capability bit numbers to their names (linux/capability.h).
@@ -67,24 +67,6 @@ func CapMask(names []string) (uint64, error) {
 	return m, nil
 }
 
-// ProcStatus returns the key/value lines of /proc/PID/status ("self" works).
-func ProcStatus(pid string) (map[string]string, error) {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok {
-			out[k] = strings.TrimSpace(v)
-		}
-	}
-	return out, sc.Err()
-}
-
 // ParseCapMask parses a hex capability mask as found in /proc/PID/status.
 func ParseCapMask(s string) (uint64, error) {
 	if s == "" {
@@ -100,37 +82,7 @@ func ParseCapMask(s string) (uint64, error) {
 // CPUFeatures returns the sorted flags of the first CPU in /proc/cpuinfo and
 // the model name.
 func CPUFeatures() (flags []string, model string, err error) {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return nil, "", fmt.Errorf("reading CPU features: %w", err)
-	}
-	return ParseCPUInfo(string(b))
-}
-
-// ParseCPUInfo extracts the flags and model name of the first processor.
-func ParseCPUInfo(s string) (flags []string, model string, err error) {
-	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		k = strings.TrimSpace(k)
-		v = strings.TrimSpace(v)
-		if k == "model name" && model == "" {
-			model = v
-		}
-		if k == "flags" && flags == nil {
-			flags = strings.Fields(v)
-			sort.Strings(flags)
-		}
-		if flags != nil && model != "" {
-			break
-		}
-	}
-	if flags == nil {
-		return nil, model, fmt.Errorf("no CPU flags in /proc/cpuinfo")
-	}
-	return flags, model, nil
+	return proc.CPUInfo()
 }
 
 // MissingFeatures returns the entries of need that have is lacks.

@@ -1,15 +1,14 @@
 package host_test
 
 import (
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // cpuinfo is /proc/cpuinfo of a two-CPU x86 guest, shortened; the second
@@ -29,30 +28,8 @@ model name	: Other CPU
 flags		: fpu only_on_cpu1
 `
 
-func TestParseCPUInfo(t *testing.T) {
-	flags, model, err := host.ParseCPUInfo(cpuinfo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if model != "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz" {
-		t.Errorf("model %q", model)
-	}
-	want := []string{"aes", "avx2", "avx512f", "bmi2", "constant_tsc", "cx16", "fpu", "hypervisor", "pclmulqdq", "sse2", "sse4_2", "ssse3", "tsc_known_freq", "vme", "xsaveopt"}
-	if diff := cmp.Diff(flags, want); diff != "" {
-		t.Errorf("flags (-got +want):\n%s", diff)
-	}
-
-	// arm64 names them "Features"; no flags is an error, not a pass.
-	if _, _, err := host.ParseCPUInfo("processor\t: 0\nFeatures\t: fp asimd\n"); err == nil {
-		t.Error("ParseCPUInfo without a flags line succeeded")
-	}
-	if _, _, err := host.ParseCPUInfo(""); err == nil {
-		t.Error("ParseCPUInfo of nothing succeeded")
-	}
-}
-
 func TestISAFeatures(t *testing.T) {
-	flags, _, err := host.ParseCPUInfo(cpuinfo)
+	flags, _, err := proc.ParseCPUInfo(cpuinfo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,22 +127,6 @@ func TestParseCapMask(t *testing.T) {
 		if _, err := host.ParseCapMask(in); err == nil {
 			t.Errorf("ParseCapMask(%q) succeeded", in)
 		}
-	}
-}
-
-func TestProcStatus(t *testing.T) {
-	st, err := host.ProcStatus("self")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st["Pid"] != strconv.Itoa(os.Getpid()) {
-		t.Errorf("Pid %q, want %d", st["Pid"], os.Getpid())
-	}
-	if _, err := host.ParseCapMask(st["CapEff"]); err != nil || st["CapEff"] == "" {
-		t.Errorf("CapEff %q: %v", st["CapEff"], err)
-	}
-	if _, err := host.ProcStatus("0"); err == nil {
-		t.Error("ProcStatus of PID 0 succeeded")
 	}
 }
 

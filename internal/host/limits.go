@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // ReadLimits reads the calling process's limits.
@@ -39,9 +40,9 @@ func ReadLimits() (*contract.Limits, error) {
 // test seam: "/" in production). CPUs is left to the caller.
 func readLimits(root string) (*contract.Limits, error) {
 	l := &contract.Limits{}
-	mem, err := memTotal(filepath.Join(root, "proc/meminfo"))
+	mem, err := proc.MemTotal(root)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading memory size: %w", err)
 	}
 	dirs, v2, err := cgroupDirs(root)
 	if err != nil {
@@ -118,32 +119,17 @@ func hierarchicalLimit(stat string) (int64, bool) {
 // root. v1 maps controller names to dirs; v2 is the unified dir (only
 // when it has controllers: a hybrid host's empty cgroup2 holds no limits).
 func cgroupDirs(root string) (v1 map[string]string, v2 string, err error) {
-	paths, err := procCgroups(filepath.Join(root, "proc/self/cgroup"))
+	paths, err := proc.Cgroups(root)
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := os.Open(filepath.Join(root, "proc/self/mountinfo"))
+	ms, err := proc.Mounts(root)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading mounts: %w", err)
+		return nil, "", err
 	}
-	defer f.Close()
 	v1 = map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, x := range fields {
-			if x == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || sep+3 > len(fields) {
-			continue
-		}
-		mroot, mpoint, fstype := UnescapeMountinfo(fields[3]), UnescapeMountinfo(fields[4]), fields[sep+1]
+	for _, m := range ms {
+		mroot, mpoint, fstype := m.Root, m.Mountpoint, m.FSType
 		switch fstype {
 		case "cgroup2":
 			p, ok := paths[""]
@@ -159,7 +145,7 @@ func cgroupDirs(root string) (v1 map[string]string, v2 string, err error) {
 			}
 			v2 = d
 		case "cgroup":
-			for _, opt := range strings.Split(fields[sep+3], ",") {
+			for _, opt := range strings.Split(m.VFSOptions, ",") {
 				if opt != "cpu" && opt != "memory" && opt != "cpuset" {
 					continue
 				}
@@ -168,9 +154,6 @@ func cgroupDirs(root string) (v1 map[string]string, v2 string, err error) {
 				}
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, "", fmt.Errorf("reading mounts: %w", err)
 	}
 	if len(v1) > 0 {
 		v2 = "" // hybrid: v1 controllers hold the limits
@@ -193,51 +176,6 @@ func within(mpoint, mroot, p string) string {
 	return mpoint
 }
 
-// procCgroups maps each controller of /proc/self/cgroup to its path; the
-// v2 entry ("0::/path") is under "".
-func procCgroups(file string) (map[string]string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("reading cgroups: %w", err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			out[""] = parts[2]
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			out[c] = parts[2]
-		}
-	}
-	return out, nil
-}
-
-func memTotal(meminfo string) (int64, error) {
-	f, err := os.Open(meminfo)
-	if err != nil {
-		return 0, fmt.Errorf("reading memory size: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			fs := strings.Fields(v)
-			if len(fs) >= 1 {
-				kb, err := strconv.ParseInt(fs[0], 10, 64)
-				if err == nil {
-					return kb * 1024, nil
-				}
-			}
-		}
-	}
-	return 0, fmt.Errorf("no MemTotal in %s", meminfo)
-}
-
 func readTrim(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	return strings.TrimSpace(string(b)), err
@@ -249,24 +187,4 @@ func readInt(p string) (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(s, 10, 64)
-}
-
-// UnescapeMountinfo undoes /proc/PID/mountinfo's octal escapes (\040 for a
-// space, \134 for a backslash).
-func UnescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -158,9 +158,3 @@ func TestReadLimitsHere(t *testing.T) {
 		t.Errorf("ReadLimits() = %+v: CPUs below the quota", l)
 	}
 }
-
-func TestUnescape(t *testing.T) {
-	if got := UnescapeMountinfo(`/a\040b/c\134d`); got != `/a b/c\d` {
-		t.Errorf("unescape = %q", got)
-	}
-}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // DefaultAttachTimeout bounds the wait for the JVM's attach listener when the
@@ -397,18 +399,12 @@ func truncate(s string, n int) string {
 
 // readStatus returns the "Key: value" lines of /proc/<pid>/status.
 func readStatus(pid int) (map[string]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := proc.Status(pid)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no process %d: %w", pid, err)
 		}
 		return nil, fmt.Errorf("process %d: %w", pid, err)
-	}
-	st := make(map[string]string)
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok {
-			st[k] = strings.TrimSpace(v)
-		}
 	}
 	return st, nil
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // Every thread of the checkpoint needs its TID: the images name them.
@@ -149,7 +149,7 @@ func TestCheckFilesSmall(t *testing.T) {
 }
 
 func TestProbeClone3(t *testing.T) {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		t.Fatal(err)
 	}

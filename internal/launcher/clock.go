@@ -12,6 +12,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // The JVM's System.nanoTime() reads CLOCK_MONOTONIC, whose zero is the
@@ -74,7 +75,7 @@ func canTimens() bool {
 	if _, err := os.Stat("/proc/self/timens_offsets"); err != nil {
 		return false
 	}
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		return false
 	}

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // ModeProbeClone3 is the launcher's internal mode that runs ProbeClone3.
@@ -23,7 +23,7 @@ const ModeProbeClone3 = "probe-clone3"
 // a container. The probe runs in a child: a profile whose action is to
 // kill, not to fail the call, must not take PID 1 with it.
 func checkClone3(self string) error {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil || st["Seccomp"] == "" || st["Seccomp"] == "0" {
 		return nil // no filter (or no way to know: CRIU will tell)
 	}

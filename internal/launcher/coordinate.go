@@ -10,9 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crac-build/crac-build/internal/agent"
 	"github.com/crac-build/crac-build/internal/contract"
-	"golang.org/x/sys/unix"
 )
 
 // PrepareAgents creates the directories of the agents' Unix sockets, owned

@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // MinPID is the lowest PID the application gets in the build sandbox. At
@@ -82,9 +81,5 @@ func BurnPIDs(floor int) error {
 }
 
 func lastPID() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	return proc.Sysctl("kernel/ns_last_pid")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // DumpRequest is what `crac-build checkpoint` sends on the control socket
@@ -213,10 +214,8 @@ func ExecWithCaps(keep []string, argv, env []string) error {
 		return err
 	}
 	last := 63
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			last = n
-		}
+	if n, err := proc.Sysctl("kernel/cap_last_cap"); err == nil {
+		last = n
 	}
 	for c := 0; c <= last; c++ {
 		if mask&(1<<uint(c)) != 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // DefaultRestoreTimeout bounds a restore. A healthy restore takes 40-200 ms
@@ -338,7 +339,7 @@ func capHint(miss uint64) string {
 }
 
 func checkCaps(m *contract.Metadata) error {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		return fmt.Errorf("reading own capabilities: %w", err)
 	}
@@ -412,14 +413,14 @@ func checkPIDs(m *contract.Metadata) error {
 		}
 	}
 	for _, id := range ids {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(id)); err == nil {
+		if proc.Exists(id) {
 			what := "PID"
 			if id != m.Process.PID {
 				what = "thread ID"
 			}
 			by := ""
-			if b, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/comm"); err == nil {
-				by = " by " + strings.TrimSpace(string(b))
+			if c := proc.Comm(id); c != "" {
+				by = " by " + c
 			}
 			return fmt.Errorf("%s %d, which the checkpoint needs, is taken%s", what, id, by)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // imageFile writes a checkpoint image file and returns its sum.
@@ -187,7 +188,7 @@ func TestCheckArch(t *testing.T) {
 // Every check passes but the one of the CRIU binary, which is not there:
 // the reason is about criu, so the earlier checks passed.
 func TestCheckReachesCriu(t *testing.T) {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestCheckReachesCriu(t *testing.T) {
 }
 
 func TestCheckCaps(t *testing.T) {
-	st, err := host.ProcStatus("self")
+	st, err := proc.Status(proc.Self)
 	if err != nil {
 		t.Fatal(err)
 	}

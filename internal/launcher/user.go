@@ -9,7 +9,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/environ"
-	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // The launcher is root (the container's): CRIU's restore needs its
@@ -100,7 +100,7 @@ func chownForUser(dir string, u *contract.User) error {
 // dump mode exits after the dump; nothing else runs with these ids. For
 // an application that runs as root it changes nothing.
 func TakeRealIDs(pid int) error {
-	st, err := host.ProcStatus(strconv.Itoa(pid))
+	st, err := proc.Status(pid)
 	if err != nil {
 		return fmt.Errorf("reading the ids of process %d: %w", pid, err)
 	}
