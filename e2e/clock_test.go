@@ -13,10 +13,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/checkpoint"
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // clockReport is the witness's /clock: the restore seen from inside the JVM.
@@ -71,11 +72,11 @@ func TestClocksAcrossRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := contract.Clock(unix.CLOCK_MONOTONIC)
+	hostMono, err := host.Clock(unix.CLOCK_MONOTONIC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the witness's monotonic clock at dump: %.1f s (the build sandbox's starts at 1 s); this host's: %.1f s", dump.Monotonic.Seconds(), host.Seconds())
+	t.Logf("the witness's monotonic clock at dump: %.1f s (the build sandbox's starts at 1 s); this host's: %.1f s", dump.Monotonic.Seconds(), hostMono.Seconds())
 	privileged := caps(t, []string{"SYS_ADMIN", "SYS_TIME"})
 	for _, tc := range []struct {
 		name string
@@ -85,7 +86,7 @@ func TestClocksAcrossRestore(t *testing.T) {
 	}{
 		{name: "least privilege", o: runner.Options{}},
 		{
-			// The build host had been up for `host` seconds; this one for
+			// The build host had been up for `hostMono`; this one for
 			// less, but for longer than the checkpoint's clock (the
 			// build's duration): the JVM's clock still moves forward.
 			name: "least privilege, host up for less time than the build host",
@@ -99,8 +100,8 @@ func TestClocksAcrossRestore(t *testing.T) {
 		{name: "CAP_SYS_ADMIN and CAP_SYS_TIME", o: runner.Options{Caps: privileged}, timens: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.o.Uptime > 0 && tc.o.Uptime >= host-30*time.Second {
-				t.Skipf("this host has been up for %s only: no room for a younger one", host)
+			if tc.o.Uptime > 0 && tc.o.Uptime >= hostMono-30*time.Second {
+				t.Skipf("this host has been up for %s only: no room for a younger one", hostMono)
 			}
 			s := startWitness(t, tc.o)
 			s.mustRestore(t)
@@ -130,7 +131,7 @@ func TestClocksAcrossRestore(t *testing.T) {
 			} else {
 				// The JVM reads this host's clock: a step forward by
 				// (uptime here - clock at dump).
-				now, _ := contract.Clock(unix.CLOCK_MONOTONIC)
+				now, _ := host.Clock(unix.CLOCK_MONOTONIC)
 				if tc.o.Uptime > 0 {
 					now = tc.o.Uptime + time.Since(s.r.Started)
 				}

@@ -18,8 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/proc"
+	"github.com/crac-build/crac-build/internal/registry"
 )
 
 // ctrd is a containerd of the test's own (the runtime behind kubelet's
@@ -213,12 +214,12 @@ func manifestSecurity(t *testing.T) podSecurity {
 		added = append(added, "CAP_"+string(a))
 		ps.flags = append(ps.flags, "--cap-add", "CAP_"+string(a))
 	}
-	ps.caps, err = contract.CapMask(added)
+	ps.caps, err = host.CapMask(added)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// ctr knows no "ALL": drop every capability the example does not add.
-	for _, name := range contract.CapNames(^ps.caps & (1<<41 - 1)) {
+	for _, name := range host.CapNames(^ps.caps & (1<<41 - 1)) {
 		ps.flags = append(ps.flags, "--cap-drop", name)
 	}
 	prof := pod.SecurityContext.SeccompProfile
@@ -323,12 +324,12 @@ func TestContainerd(t *testing.T) {
 		if requestsServed(body) < 10 {
 			t.Errorf("GET / = %q: want the warmup's requests carried over", body)
 		}
-		st, err := contract.ProcStatus(strconv.Itoa(c.taskPID("hello-k8s")))
+		st, err := proc.Status(c.taskPID("hello-k8s"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if eff, _ := contract.ParseCapMask(st["CapEff"]); eff != sec.caps {
-			t.Errorf("the container holds %v, want exactly the example's %v", contract.CapNames(eff), contract.CapNames(sec.caps))
+		if eff, _ := host.ParseCapMask(st["CapEff"]); eff != sec.caps {
+			t.Errorf("the container holds %v, want exactly the example's %v", host.CapNames(eff), host.CapNames(sec.caps))
 		}
 		t.Logf("containerd with examples/kubernetes' security context: %s", line)
 		_, _ = c.try("task", "kill", "--signal", "SIGTERM", "hello-k8s")

@@ -17,8 +17,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
 // newBuildah is newPodman for the Containerfile tests: buildah shares the
@@ -170,12 +171,12 @@ func checkMetadata(p *engine, image string) {
 	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-Xmx256m", "-jar", "/app/hello.jar"}); diff != "" {
 		t.Errorf("cold command (-got +want):\n%s", diff)
 	}
-	want := sandbox.DefaultCaps
-	eff, _ := contract.ParseCapMask(m.Process.CapEff)
-	bnd, _ := contract.ParseCapMask(m.Process.CapBnd)
-	wantMask, _ := contract.CapMask(want)
+	want := sandbox.DefaultCaps()
+	eff, _ := host.ParseCapMask(m.Process.CapEff)
+	bnd, _ := host.ParseCapMask(m.Process.CapBnd)
+	wantMask, _ := host.CapMask(want)
 	if eff != wantMask || bnd != wantMask {
-		t.Errorf("the JVM had CapEff %s, CapBnd %s; want the build step's capabilities cut to %v", contract.CapNames(eff), contract.CapNames(bnd), want)
+		t.Errorf("the JVM had CapEff %s, CapBnd %s; want the build step's capabilities cut to %v", host.CapNames(eff), host.CapNames(bnd), want)
 	}
 	if m.Process.PID < 128 {
 		t.Errorf("the JVM had PID %d, want >= 128", m.Process.PID)

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/runner"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/cpubaseline"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/runner"
 )
 
 // An image built with --cpu-baseline x86-64-v2 needs no AVX of the
@@ -50,7 +52,7 @@ func TestCPUBaseline(t *testing.T) {
 	if m.CPUBaseline == nil || m.CPUBaseline.Name != "x86-64-v2" {
 		t.Fatalf("metadata baseline %+v, want x86-64-v2", m.CPUBaseline)
 	}
-	for _, f := range m.NeededCPUFeatures() {
+	for _, f := range cpubaseline.Needs(m) {
 		if strings.HasPrefix(f, "avx") || strings.HasPrefix(f, "bmi") || f == "fma" {
 			t.Errorf("the x86-64-v2 image needs %s", f)
 		}
@@ -101,7 +103,7 @@ func TestCPUBaseline(t *testing.T) {
 	}
 
 	// A native image needs the build CPU's AVX-512 (this machine has it).
-	have, _, _ := contract.CPUFeatures()
+	have, _, _ := host.CPUFeatures()
 	if !slices.Contains(have, "avx512f") {
 		t.Logf("this CPU has no AVX-512: the native case is not shown")
 		return

@@ -22,10 +22,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/registry"
 )
 
 // requireTools is requireE2E plus host programs: a skip locally, a failure

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/internal/registry"
 )
 
 // dockerClient is Debian's docker.io client when it is there: the one that

@@ -20,12 +20,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // repoRoot is the checkout this test runs in.

@@ -18,12 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
+	"github.com/crac-build/crac-build/internal/seccomp"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
-	"github.com/crac-build/crac-build/seccomp"
 )
 
 // coldBound is how soon a container whose restore fails must answer: the
@@ -232,9 +233,9 @@ func faults() []fault {
 				// without it; CRIU restores the capability sets from its
 				// images, fails to, and hangs.
 				ref := derive(t, "hang", func(_ string, _ *layers.Tar, m *contract.Metadata) bool {
-					chroot, _ := contract.CapMask([]string{"CAP_SYS_CHROOT"})
+					chroot, _ := host.CapMask([]string{"CAP_SYS_CHROOT"})
 					for _, p := range []*string{&m.Process.CapEff, &m.Process.CapBnd} {
-						v, err := contract.ParseCapMask(*p)
+						v, err := host.ParseCapMask(*p)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -611,7 +612,7 @@ func caps(t *testing.T, add []string, drop ...string) []string {
 // missingCPUFlag returns an instruction-set flag this CPU lacks.
 func missingCPUFlag(t *testing.T) string {
 	t.Helper()
-	have, _, err := contract.CPUFeatures()
+	have, _, err := host.CPUFeatures()
 	if err != nil {
 		t.Fatal(err)
 	}

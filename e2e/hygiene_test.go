@@ -18,12 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
-	"github.com/crac-build/crac-build/secrets"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
+	"github.com/crac-build/crac-build/internal/secrets"
 )
 
 // The tests of what goes into a checkpoint build e2e/testdata/probe, an
@@ -316,7 +317,7 @@ func TestInventoryAndProvenance(t *testing.T) {
 		contract.LabelBaseDigest: bd.String(),
 		contract.LabelBaseName:   probeOptions(t, "").Base,
 		contract.LabelVersion:    "crac-build e2e",
-		contract.LabelKernel:     contract.Kernel(),
+		contract.LabelKernel:     host.Kernel(),
 		contract.LabelCPUModel:   m.Host.CPUModel,
 		contract.LabelCreated:    m.Created.Format(time.RFC3339),
 	} {

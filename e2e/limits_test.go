@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // TestContainerLimits builds the tiny app in a sandbox limited to 1 CPU and

@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // The support matrix: every JDK base x every collector builds, restores and

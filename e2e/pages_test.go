@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/runner"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/runner"
 )
 
 // hostJemalloc is Debian's jemalloc (libjemalloc2, installed by make deps).

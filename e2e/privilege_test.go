@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/seccomp"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/seccomp"
 )
 
 // TestPodmanLeastPrivilege checks docs/privileges.md's least-privilege table with

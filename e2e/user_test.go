@@ -13,13 +13,14 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/proc"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/runner"
 	"github.com/crac-build/crac-build/internal/testutil"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/runner"
 )
 
 // userBase is build/base:jre17 with a user app (uid 1000, group app 1000,
@@ -104,7 +105,7 @@ func buildHelloOn(t *testing.T, base, user, tag string) string {
 // procIDs returns the Uid, Gid and Groups lines of a process's status.
 func procIDs(t *testing.T, pid int) (uid, gid, groups string) {
 	t.Helper()
-	st, err := contract.ProcStatus(fmt.Sprint(pid))
+	st, err := proc.Status(pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-CRAC_E2E=1 ${GO:-go} test -count=1 -timeout 30m -v -run 'Coordinat' ./agent/ ./e2e/ 2>&1 | tee "$log"
+CRAC_E2E=1 ${GO:-go} test -count=1 -timeout 30m -v -run 'Coordinat' ./internal/agent/ ./e2e/ 2>&1 | tee "$log"
 summary=$(awk '/^coordination: before=[0-9]+ after=[0-9]+ in order$/ {
 	split($2, b, "="); split($3, a, "="); before += b[2]; after += a[2]; n++
 } END { if (n) printf "coordination: before=%d after=%d in order\n", before, after }' "$log")

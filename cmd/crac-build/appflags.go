@@ -8,12 +8,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/cpubaseline"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/secrets"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/cpubaseline"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/secrets"
 )
 
 // The two commands that make a checkpoint: `build` (in a runc sandbox,

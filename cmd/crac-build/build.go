@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/builder"
+	"github.com/crac-build/crac-build/internal/builder"
 )
 
 func buildCommand() *cli.Command {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/contract"
 )
 
 // printCoordination adds what inspect shows of the org.crac coordination.

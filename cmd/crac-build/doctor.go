@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/doctor"
-	"github.com/crac-build/crac-build/seccomp"
+	"github.com/crac-build/crac-build/internal/doctor"
+	"github.com/crac-build/crac-build/internal/seccomp"
 )
 
 func doctorCommand() *cli.Command {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
-	"github.com/crac-build/crac-build/registry"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/registry"
 )
 
 func inspectCommand() *cli.Command {

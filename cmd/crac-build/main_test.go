@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
-	"github.com/crac-build/crac-build/progress"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
+	"github.com/crac-build/crac-build/internal/progress"
 )
 
 func TestWriteInspect(t *testing.T) {

@@ -12,10 +12,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/layers"
-	"github.com/crac-build/crac-build/runner"
-	"github.com/crac-build/crac-build/secrets"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/runner"
+	"github.com/crac-build/crac-build/internal/secrets"
 )
 
 // parseWith runs args (the command and its flags, without the program's

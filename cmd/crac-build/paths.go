@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/contract"
 )
 
 // criuBundle finds the CRIU bundle: the flag or $CRAC_CRIU_BUNDLE, then

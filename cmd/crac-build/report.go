@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/crac-build/crac-build/contract"
+	"github.com/crac-build/crac-build/internal/contract"
 )
 
 // writeHygiene prints what a checkpoint holds (contract.Hygiene and the open

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/inspect"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/inspect"
 )
 
 func TestWriteHygiene(t *testing.T) {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/crac-build/crac-build/bench"
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/report"
-	"github.com/crac-build/crac-build/runner"
+	"github.com/crac-build/crac-build/internal/bench"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/report"
+	"github.com/crac-build/crac-build/internal/runner"
 )
 
 func runCommand() *cli.Command {

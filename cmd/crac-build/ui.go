@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/crac-build/crac-build/progress"
+	"github.com/crac-build/crac-build/internal/progress"
 )
 
 // ui renders on stderr what the library packages report: step lines, and

@@ -7,8 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/crac-build/crac-build/agent"
-	"github.com/crac-build/crac-build/launcher"
+	"github.com/crac-build/crac-build/internal/agent"
+	"github.com/crac-build/crac-build/internal/launcher"
 )
 
 // restore restores the checkpoint and runs the Resources' afterRestore in

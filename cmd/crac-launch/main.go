@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crac-build/crac-build/checkpoint"
-	"github.com/crac-build/crac-build/contract"
-	"github.com/crac-build/crac-build/launcher"
+	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/launcher"
 )
 
 // modeFlag selects an internal mode. It is a flag no application command

@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/crac-build/crac-build/sandbox"
+	"github.com/crac-build/crac-build/internal/sandbox"
 )
 
 // documents splits a multi-document YAML file.
@@ -135,7 +135,7 @@ func TestDeploymentLeastPrivilege(t *testing.T) {
 	// CRIU's two, and what the application had in the build: the
 	// capabilities the sandbox and `crac-build checkpoint` give it.
 	want := []string{"CHECKPOINT_RESTORE"}
-	for _, c := range sandbox.DefaultCaps {
+	for _, c := range sandbox.DefaultCaps() {
 		want = append(want, strings.TrimPrefix(c, "CAP_"))
 	}
 	var add []string

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crac-build/crac-build/launcher"
+	"github.com/crac-build/crac-build/internal/launcher"
 )
 
 // reasonsSection is the heading of docs/troubleshooting.md under which

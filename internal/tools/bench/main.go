@@ -24,10 +24,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sys/unix"
 
-	"github.com/crac-build/crac-build/bench"
-	"github.com/crac-build/crac-build/builder"
-	"github.com/crac-build/crac-build/registry"
-	"github.com/crac-build/crac-build/report"
+	"github.com/crac-build/crac-build/internal/bench"
+	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/report"
 )
 
 func main() {

@@ -1,0 +1,198 @@
+package builder
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crac-build/crac-build/internal/layers"
+)
+
+func TestParseCommand(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{`["java","-jar","app.jar"]`, []string{"java", "-jar", "app.jar"}},
+		{`  ["sh", "-c", "echo $HOME"]  `, []string{"sh", "-c", "echo $HOME"}},
+		{`java -jar app.jar`, []string{"java", "-jar", "app.jar"}},
+		{"  java\t-Xmx1g \n -jar   app.jar  ", []string{"java", "-Xmx1g", "-jar", "app.jar"}},
+		{`sh -c 'echo "hi there"'`, []string{"sh", "-c", `echo "hi there"`}},
+		{`sh -c "echo 'hi there'"`, []string{"sh", "-c", `echo 'hi there'`}},
+		{`java -Dname="a b"c -jar x`, []string{"java", "-Dname=a bc", "-jar", "x"}},
+		{`a\ b c`, []string{"a b", "c"}},
+		{`"a\"b"`, []string{`a"b`}},
+		{`'a\b'`, []string{`a\b`}},
+		{`prog '' ""`, []string{"prog", "", ""}},
+		{`prog \'x`, []string{"prog", "'x"}},
+	} {
+		got, err := ParseCommand(tc.in)
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tc.in, err)
+			continue
+		}
+		if diff := cmp.Diff(got, tc.want); diff != "" {
+			t.Errorf("ParseCommand(%q) (-got +want):\n%s", tc.in, diff)
+		}
+	}
+	for _, in := range []string{
+		``,
+		`   `,
+		`[]`,
+		`["java",`,
+		`[1, 2]`,
+		`java "unterminated`,
+		`java 'unterminated`,
+		`trailing\`,
+	} {
+		if got, err := ParseCommand(in); err == nil {
+			t.Errorf("ParseCommand(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+// Inside double quotes a shell keeps a backslash that escapes nothing
+// special: sh -c 'printf "%s" "a\d"' prints a\d.
+func TestParseCommandBackslashInDoubleQuotes(t *testing.T) {
+	got, err := ParseCommand(`java -Dpattern="\d+" -jar app.jar`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, []string{"java", `-Dpattern=\d+`, "-jar", "app.jar"}); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+func TestParseAdd(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "app.jar")
+	if err := os.WriteFile(src, []byte("jar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseAdd(src + ":/app/app.jar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, Add{Src: src, Dest: "/app/app.jar"}); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{src, "want SRC:DEST"},
+		{src + ":", "want SRC:DEST"},
+		{":/app", "want SRC:DEST"},
+		{src + ":app/app.jar", "absolute"},
+		{filepath.Join(dir, "missing.jar") + ":/app/x.jar", "no such file"},
+	} {
+		_, err := ParseAdd(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseAdd(%q): %v, want an error containing %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// validOptions are the least a build needs.
+func validOptions(t *testing.T) Options {
+	return Options{
+		Base:       "oci-layout:/base:jre",
+		Port:       8080,
+		Outputs:    []string{"oci-layout:/out:warm"},
+		CriuBundle: "/bundle",
+		Launcher:   "/crac-launch",
+		Agent:      "/crac-agent.jar",
+		CacheDir:   t.TempDir(),
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	o := validOptions(t)
+	o.CacheDir = ""
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if o.ReadyURL != "http://127.0.0.1:8080/" {
+		t.Errorf("ReadyURL %q", o.ReadyURL)
+	}
+	if o.ReadyTimeout != DefaultReadyTimeout || o.WarmupTimeout != DefaultWarmupTimeout {
+		t.Errorf("timeouts %v, %v", o.ReadyTimeout, o.WarmupTimeout)
+	}
+	if o.WarmupPath != "/" || o.Compression != layers.Zstd || o.Logf == nil {
+		t.Errorf("WarmupPath %q, Compression %q, Logf set %v", o.WarmupPath, o.Compression, o.Logf != nil)
+	}
+	if !strings.HasSuffix(o.CacheDir, "crac-build") {
+		t.Errorf("CacheDir %q", o.CacheDir)
+	}
+	o.Logf("a silent logger must not panic: %d", 1)
+
+	// Given values stay.
+	o = validOptions(t)
+	o.ReadyURL = "http://127.0.0.1:9000/health"
+	o.Compression = layers.Gzip
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if o.ReadyURL != "http://127.0.0.1:9000/health" || o.Compression != layers.Gzip {
+		t.Errorf("defaults overwrote ReadyURL %q or Compression %q", o.ReadyURL, o.Compression)
+	}
+}
+
+func TestOptionsDefaultsErrors(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "warm.sh")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"no base", func(o *Options) { o.Base = "" }, "--base"},
+		{"no port or ready URL", func(o *Options) { o.Port = 0 }, "--port"},
+		{"no outputs", func(o *Options) { o.Outputs = nil }, "--output or --push"},
+		{"no bundle", func(o *Options) { o.CriuBundle = "" }, "CRIU bundle"},
+		{"no launcher", func(o *Options) { o.Launcher = "" }, "launcher"},
+		{"no agent", func(o *Options) { o.Agent = "" }, "--no-agent"},
+		{"bad restore policy", func(o *Options) { o.OnRestoreError = "ignore" }, "--on-restore-error"},
+		{"relative warmup path", func(o *Options) { o.WarmupPath = "health" }, "must start with /"},
+		{"warmup requests without port", func(o *Options) {
+			o.Port, o.ReadyURL, o.WarmupRequests = 0, "http://127.0.0.1:8080/", 10
+		}, "--warmup-requests needs --port"},
+		{"warmup script not executable", func(o *Options) { o.WarmupScript = notExec }, "not executable"},
+		{"warmup script missing", func(o *Options) { o.WarmupScript = filepath.Join(dir, "missing.sh") }, "warmup script"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := validOptions(t)
+			tc.change(&o)
+			err := o.defaults()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("defaults: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// Push alone is a place to put the image.
+	o := validOptions(t)
+	o.Outputs, o.Push = nil, []string{"registry.example/app:warm"}
+	if err := o.defaults(); err != nil {
+		t.Errorf("defaults with Push only: %v", err)
+	}
+}
+
+func TestOptionsWarmupScriptAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "warm.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	o := validOptions(t)
+	o.WarmupScript = "warm.sh"
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	// The script runs from another directory than the CLI's.
+	if want := filepath.Join(dir, "warm.sh"); o.WarmupScript != want {
+		t.Errorf("WarmupScript %q, want %q", o.WarmupScript, want)
+	}
+}

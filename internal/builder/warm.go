@@ -1,0 +1,304 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/host"
+	"github.com/crac-build/crac-build/internal/warmup"
+)
+
+// warmupDefaults checks and completes the fields that say when the
+// application is ready and how to warm it up, which Build (in a runc
+// sandbox) and Checkpoint (in an image build step) share.
+func (o *Options) warmupDefaults() error {
+	if o.Port == 0 && o.ReadyURL == "" {
+		return fmt.Errorf("the application's port (--port) or a readiness URL (--ready-url) is needed to know when it is ready")
+	}
+	if o.ReadyURL == "" {
+		o.ReadyURL = fmt.Sprintf("http://127.0.0.1:%d/", o.Port)
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.WarmupTimeout == 0 {
+		o.WarmupTimeout = DefaultWarmupTimeout
+	}
+	if o.WarmupPath == "" {
+		o.WarmupPath = "/"
+	}
+	if !strings.HasPrefix(o.WarmupPath, "/") {
+		return fmt.Errorf("--warmup-path %q must start with /", o.WarmupPath)
+	}
+	if o.WarmupRequests > 0 && o.Port == 0 {
+		return fmt.Errorf("--warmup-requests needs --port")
+	}
+	if o.WarmupScript != "" {
+		abs, err := filepath.Abs(o.WarmupScript)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return fmt.Errorf("warmup script: %w", err)
+		}
+		if fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("warmup script %s is not executable (chmod +x)", o.WarmupScript)
+		}
+		o.WarmupScript = abs
+	}
+	return nil
+}
+
+// appAddr is the host and port the warmup script is told.
+func (o *Options) appAddr() (string, int) {
+	host, port := "127.0.0.1", o.Port
+	if u, err := url.Parse(o.ReadyURL); err == nil && port == 0 {
+		host = u.Hostname()
+		port, _ = strconv.Atoi(u.Port())
+		if port == 0 {
+			port = 80
+			if u.Scheme == "https" {
+				port = 443
+			}
+		}
+	}
+	return host, port
+}
+
+// app is the application while it runs to be checkpointed: in a runc
+// sandbox (Build) or in namespaces of the image build step (Checkpoint).
+type app interface {
+	// Done is closed when the application (or what holds it) has exited;
+	// Wait returns its status.
+	Done() <-chan struct{}
+	Wait() int
+	// DialContext and StartInNetns reach into its network namespace.
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	StartInNetns(cmd *exec.Cmd) error
+	// InitPID is the host PID of the init whose one child is the
+	// application; /proc/PID/root is the application's root.
+	InitPID() int
+	// dump runs crac-launch's dump mode (pre-dump steps, facts, criu dump)
+	// on the application with the given flags (dumpFlags) and returns its
+	// report. The application is left frozen.
+	dump(ctx context.Context, flags []string) (*checkpoint.Report, error)
+}
+
+// dumpFlags are the flags of crac-launch's dump mode, but --pid.
+func dumpFlags(workDir string, noGC bool, settle time.Duration, allowConnections bool) []string {
+	args := []string{"--work", workDir}
+	if noGC {
+		args = append(args, "--gc=false")
+	}
+	if settle > 0 {
+		args = append(args, "--settle="+settle.String())
+	}
+	if allowConnections {
+		args = append(args, "--allow-connections")
+	}
+	return args
+}
+
+func parseReport(out string) (*checkpoint.Report, error) {
+	var rep checkpoint.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		return nil, fmt.Errorf("reading the dump report: %w: %q", err, out)
+	}
+	return &rep, nil
+}
+
+// appOutput carries the application's stdout and stderr to the caller's
+// writer and keeps the last lines for error messages.
+type appOutput struct {
+	log            *ring
+	stdout, stderr *pipe
+}
+
+func newAppOutput(w io.Writer) (*appOutput, error) {
+	a := &appOutput{log: newRing(40)}
+	var dst io.Writer = a.log
+	if w != nil {
+		dst = io.MultiWriter(w, a.log)
+	}
+	var err error
+	if a.stdout, err = newPipe(dst); err != nil {
+		return nil, err
+	}
+	if a.stderr, err = newPipe(dst); err != nil {
+		a.stdout.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// closeWrite closes our write ends once the application holds them, so
+// the readers see EOF when it is gone.
+func (a *appOutput) closeWrite() {
+	a.stdout.closeWrite()
+	a.stderr.closeWrite()
+}
+
+func (a *appOutput) drain() {
+	a.stdout.drain()
+	a.stderr.drain()
+}
+
+func (a *appOutput) Close() {
+	a.stdout.Close()
+	a.stderr.Close()
+}
+
+// failed says what went wrong, followed by the application's last lines.
+func (a *appOutput) failed(what string, err error) error {
+	a.drain()
+	return fmt.Errorf("%s: %w\n--- last lines of the application's output ---\n%s", what, err, a.log.String())
+}
+
+// warmRun is what warmAndDump needs besides the application.
+type warmRun struct {
+	// o says when the application is ready and how to warm it up.
+	o     *Options
+	coord coordOptions
+	// flags are the dump mode's (dumpFlags).
+	flags     []string
+	out       *appOutput
+	logf      func(string, ...any)
+	scriptOut io.Writer
+	// started is when the application was started.
+	started time.Time
+	timings map[string]int64
+}
+
+// warmResult is what the application's run tells the metadata.
+type warmResult struct {
+	report   *checkpoint.Report
+	warmup   contract.Warmup
+	coord    *contract.Coordination
+	warnings []string
+}
+
+// warmAndDump waits until the application is ready, warms it up, has its
+// org.crac Resources run beforeCheckpoint and dumps it: the part of a
+// build that does not depend on where the application runs. An
+// application's own checkpoint request (org.crac) ends the wait for
+// readiness and the warmup: the checkpoint is taken at that moment.
+func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
+	w, out := r.o, r.out
+	res := &warmResult{}
+	client := warmup.Client(a.DialContext)
+	agents := newSandboxAgents(a)
+	req := agents.watch(ctx)
+	defer req.stop()
+	rctx, cancel := context.WithTimeout(req.ctx, w.ReadyTimeout)
+	ready, err := warmup.WaitReady(rctx, client, w.ReadyURL, a.Done())
+	cancel()
+	if err != nil {
+		if ferr := agents.failedRequest(req); ferr != nil {
+			return nil, out.failed("checkpoint", ferr)
+		}
+	}
+	switch asked := req.asked(); {
+	case asked != nil:
+		r.logf("the application asked for a checkpoint after %d ms", req.at.Milliseconds())
+		ready = req.at
+	case errors.Is(err, warmup.ErrExited):
+		return nil, out.failed("application exited before it was ready", fmt.Errorf("exit status %d", a.Wait()))
+	case err != nil:
+		return nil, out.failed("waiting for "+w.ReadyURL, err)
+	default:
+		r.logf("ready after %d ms", ready.Milliseconds())
+	}
+	r.timings["start"] = time.Since(r.started).Milliseconds()
+
+	t0 := time.Now()
+	res.warmup.ReadyAfterMs = ready.Milliseconds()
+	host, port := w.appAddr()
+	if w.WarmupScript != "" && req.asked() == nil {
+		r.logf("running warmup script %s", w.WarmupScript)
+		res.warmup.Script = filepath.Base(w.WarmupScript)
+		sctx, cancel := context.WithTimeout(req.ctx, w.WarmupTimeout)
+		err := warmup.Script(sctx, w.WarmupScript, os.Environ(), host, port, a.StartInNetns, r.scriptOut)
+		cancel()
+		if err != nil && req.asked() == nil {
+			return nil, out.failed("warmup", err)
+		}
+	}
+	if w.WarmupRequests > 0 && req.asked() == nil {
+		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)) + w.WarmupPath
+		r.logf("sending %d warmup requests to %s", w.WarmupRequests, u)
+		s, err := warmup.HTTP(req.ctx, client, u, w.WarmupRequests)
+		if err != nil && req.asked() == nil {
+			return nil, out.failed("warmup", err)
+		}
+		res.warmup.Requests, res.warmup.Errors = s.Requests, s.Errors
+		res.warmup.FirstMs = float64(s.First.Microseconds()) / 1000
+		res.warmup.LastMs = float64(s.Last.Microseconds()) / 1000
+	}
+	client.CloseIdleConnections()
+	select {
+	case <-a.Done():
+		return nil, out.failed("application exited during warmup", fmt.Errorf("exit status %d", a.Wait()))
+	default:
+	}
+	res.warmup.DurationMs = time.Since(t0).Milliseconds()
+	r.timings["warmup"] = res.warmup.DurationMs
+
+	req.stop()
+	if ferr := agents.failedRequest(req); ferr != nil {
+		return nil, out.failed("checkpoint", ferr)
+	}
+	if res.coord, res.warnings, err = agents.checkpoint(ctx, r.coord, req); err != nil {
+		return nil, out.failed("checkpoint", err)
+	}
+	if res.coord != nil {
+		r.logf("%d org.crac Resources ran beforeCheckpoint", res.coord.Resources)
+	}
+	r.logf("checkpointing")
+	if res.report, err = a.dump(ctx, r.flags); err != nil {
+		return nil, out.failed("checkpoint", err)
+	}
+	return res, nil
+}
+
+// newMetadata is the metadata of a checkpoint: how to start cold, what
+// the run found, and the build's timings.
+func newMetadata(cold contract.Command, r *warmResult, timings map[string]int64, version string) *contract.Metadata {
+	for k, v := range r.report.TimingsMs {
+		timings[k] = v
+	}
+	rep := r.report
+	meta := &contract.Metadata{
+		FormatVersion: contract.FormatVersion,
+		Builder:       "crac-build " + version,
+		Created:       time.Now().UTC().Truncate(time.Second),
+		Cold:          cold,
+		JVMVersion:    rep.JVMVersion,
+		Process:       rep.Process,
+		Host:          rep.Host,
+		Images:        rep.Images,
+		OpenFiles:     rep.OpenFiles,
+		Warmup:        r.warmup,
+		TCPClose:      true,
+		Timings:       timings,
+		Coordination:  r.coord,
+		Pages:         rep.Pages,
+	}
+	meta.JVM, meta.Limits = rep.JVM, rep.Limits
+	eff, _ := host.ParseCapMask(rep.Process.CapEff)
+	meta.RequiredCaps = unique(append([]string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"}, host.CapNames(eff)...))
+	return meta
+}
