@@ -75,20 +75,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 				c.remove(id)
 			}
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			t.Errorf("containerd (PID %d) did not stop within 30 s of SIGTERM: killing it", cmd.Process.Pid)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		log.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(log.Name()); err == nil {
-				t.Logf("containerd log:\n%s", tail(string(b), 30))
-			}
-		}
+		stopDaemon(t, "containerd", cmd, exited, log)
 		for _, mp := range mountsUnder(dir) {
 			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
 				t.Errorf("unmounting %s: %v", mp, err)

@@ -30,21 +30,9 @@ func TestCPUBaseline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	res, err := builder.Build(ctx, builder.Options{
-		Base:         "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
-		Adds:         []builder.Add{{Src: filepath.Join(root, "examples/hello/build/hello.jar"), Dest: "/app/hello.jar"}},
-		Cmd:          []string{"java", "-jar", "/app/hello.jar"},
-		Port:         8080,
-		ReadyURL:     "http://127.0.0.1:8080/health",
-		WarmupScript: filepath.Join(root, "examples/hello/warmup.sh"),
-		Outputs:      []string{ref},
-		CriuBundle:   filepath.Join(root, "build/criu"),
-		Launcher:     filepath.Join(root, "bin/crac-launch"),
-		CacheDir:     cacheDir,
-		AppOutput:    &log,
-		Version:      "e2e",
-		CPUBaseline:  "x86-64-v2",
-	})
+	o := helloBuild(root, ref, &log)
+	o.CPUBaseline = "x86-64-v2"
+	res, err := builder.Build(ctx, o)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}

@@ -108,20 +108,7 @@ func newDocker(t *testing.T) *engine {
 			}
 		}
 		// dockerd stops its containerd and its shims on SIGTERM.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			t.Errorf("dockerd (PID %d) did not stop within 30 s of SIGTERM: killing its process group", cmd.Process.Pid)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		log.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(log.Name()); err == nil {
-				t.Logf("dockerd log (last 40 lines):\n%s", tail(string(b), 40))
-			}
-		}
+		stopDaemon(t, "dockerd", cmd, exited, log)
 		cleanupDir()
 	})
 	for i := 0; ; i++ {
@@ -149,6 +136,26 @@ func newDocker(t *testing.T) *engine {
 	d.warm = []string{"--cap-add", capability, "--security-opt", "seccomp=" + filepath.Join(repoRoot(t), "seccomp/crac-restore.json")}
 	t.Logf("Docker Engine %s; warm flags %v", v, d.warm)
 	return d
+}
+
+// stopDaemon stops a daemon the test started (in its own process group)
+// by its PID: SIGTERM, then after 30 s SIGKILL to the group. It closes the
+// daemon's log and shows its end if the test failed.
+func stopDaemon(t *testing.T, name string, cmd *exec.Cmd, exited <-chan struct{}, log *os.File) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Errorf("%s (PID %d) did not stop within 30 s of SIGTERM: killing its process group", name, cmd.Process.Pid)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	log.Close()
+	if t.Failed() {
+		if b, err := os.ReadFile(log.Name()); err == nil {
+			t.Logf("%s log (last 40 lines):\n%s", name, tail(string(b), 40))
+		}
+	}
 }
 
 func dockerVersion(t *testing.T, d *engine) (string, int) {

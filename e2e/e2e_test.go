@@ -110,20 +110,8 @@ func helloImage(t testing.TB) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		var log bytes.Buffer
-		_, buildErr = builder.Build(ctx, builder.Options{
-			Base:         "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
-			Adds:         []builder.Add{{Src: filepath.Join(root, "examples/hello/build/hello.jar"), Dest: "/app/hello.jar"}},
-			Cmd:          []string{"java", "-jar", "/app/hello.jar"},
-			Port:         8080,
-			ReadyURL:     "http://127.0.0.1:8080/health",
-			WarmupScript: filepath.Join(root, "examples/hello/warmup.sh"),
-			Outputs:      []string{imageRef},
-			CriuBundle:   filepath.Join(root, "build/criu"),
-			Launcher:     filepath.Join(root, "bin/crac-launch"),
-			CacheDir:     cacheDir,
-			AppOutput:    &log,
-			Version:      "e2e",
-		})
+		o := helloBuild(root, imageRef, &log)
+		_, buildErr = builder.Build(ctx, o)
 		if buildErr != nil {
 			buildErr = fmt.Errorf("%w\napp output:\n%s", buildErr, log.String())
 		}
@@ -132,6 +120,25 @@ func helloImage(t testing.TB) string {
 		t.Fatalf("building examples/hello: %v", buildErr)
 	}
 	return imageRef
+}
+
+// helloBuild are the options of the tests' builds of examples/hello on
+// the JDK 17 base, written to ref, the app's output to log.
+func helloBuild(root, ref string, log io.Writer) builder.Options {
+	return builder.Options{
+		Base:         "oci-layout:" + filepath.Join(root, "build/base") + ":jre17",
+		Adds:         []builder.Add{{Src: filepath.Join(root, "examples/hello/build/hello.jar"), Dest: "/app/hello.jar"}},
+		Cmd:          []string{"java", "-jar", "/app/hello.jar"},
+		Port:         8080,
+		ReadyURL:     "http://127.0.0.1:8080/health",
+		WarmupScript: filepath.Join(root, "examples/hello/warmup.sh"),
+		Outputs:      []string{ref},
+		CriuBundle:   filepath.Join(root, "build/criu"),
+		Launcher:     filepath.Join(root, "bin/crac-launch"),
+		CacheDir:     cacheDir,
+		AppOutput:    log,
+		Version:      "e2e",
+	}
 }
 
 type started struct {

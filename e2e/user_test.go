@@ -81,21 +81,9 @@ func buildHelloOn(t *testing.T, base, user, tag string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log testutil.SyncBuffer
-	_, err := builder.Build(ctx, builder.Options{
-		Base:         base,
-		User:         user,
-		Adds:         []builder.Add{{Src: filepath.Join(root, "examples/hello/build/hello.jar"), Dest: "/app/hello.jar"}},
-		Cmd:          []string{"java", "-jar", "/app/hello.jar"},
-		Port:         8080,
-		ReadyURL:     "http://127.0.0.1:8080/health",
-		WarmupScript: filepath.Join(root, "examples/hello/warmup.sh"),
-		Outputs:      []string{ref},
-		CriuBundle:   filepath.Join(root, "build/criu"),
-		Launcher:     filepath.Join(root, "bin/crac-launch"),
-		CacheDir:     cacheDir,
-		AppOutput:    &log,
-		Version:      "e2e",
-	})
+	o := helloBuild(root, ref, &log)
+	o.Base, o.User = base, user
+	_, err := builder.Build(ctx, o)
 	if err != nil {
 		t.Fatalf("building examples/hello on %s as %q: %v\napp output:\n%s", base, user, err, log.String())
 	}
