@@ -67,7 +67,9 @@ var (
 		// intrinsics and present on every server CPU of the level's time
 		// but Nehalem (2008): kept rather than giving up AES-NI.
 		"aes", "pclmulqdq")
-	v3 = append(append([]string{}, v2...), "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave",
+	// LZCNT is not listed: every CPU with AVX2 has it, and hypervisors
+	// may hide its CPUID bit ("abm"; Firecracker on AMD does).
+	v3 = append(append([]string{}, v2...), "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe", "xsave",
 		// Not in the psABI level: HotSpot's BigInteger stubs use ADX
 		// with BMI2 (Intel Broadwell and later, every AMD Zen).
 		"adx")

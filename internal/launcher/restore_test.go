@@ -554,7 +554,7 @@ func TestCapsMissingSysAdminStandsIn(t *testing.T) {
 // host's flags with AVX-512 (or AVX2 and BMI2) masked, as CRAC_CPU_MASK does.
 func TestCPUBaselineCheck(t *testing.T) {
 	build := []string{"cmov", "cx8", "fxsr", "mmx", "sse", "sse2", "cx16", "popcnt", "sse4_1", "sse4_2", "ssse3",
-		"aes", "pclmulqdq", "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave", "adx",
+		"aes", "pclmulqdq", "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe", "xsave", "adx",
 		"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512vbmi", "sha_ni", "xsavec", "erms"}
 	noAVX512 := maskFeatures(build, "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512vbmi")
 	noAVX2 := maskFeatures(build, "avx2, bmi2")
