@@ -28,6 +28,14 @@ import (
 // stderr. stdout is returned alone (--json).
 func crac(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
+	stdout, _, err := cracIn(t, ctx, "", nil, args...)
+	return stdout, err
+}
+
+// cracIn is crac run in dir (the test's own if "") with env added to the
+// test's; it returns stderr too.
+func cracIn(t *testing.T, ctx context.Context, dir string, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin/crac-build")
 	if !fileExists(bin) {
 		msg := "the command-line tests need bin/crac-build (make all)"
@@ -37,16 +45,20 @@ func crac(t *testing.T, ctx context.Context, args ...string) (string, error) {
 		t.Skip(msg)
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// SIGTERM first: crac-build then removes its sandbox on the way out.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
-	var stdout bytes.Buffer
-	var stderr testutil.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out bytes.Buffer
+	var errOut testutil.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("crac-build %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+		return out.String(), errOut.String(), fmt.Errorf("crac-build %s: %w\n%s", strings.Join(args, " "), err, errOut.String())
 	}
-	return stdout.String(), nil
+	return out.String(), errOut.String(), nil
 }
 
 // TestCLIBuild: `crac-build build` with the flags a CI job gives (a build
