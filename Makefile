@@ -111,7 +111,7 @@ demo: deps hello-image
 
 # The benchmark: warm images of examples/hello and of Debian's Tomcat 10
 # (examples webapp), each row started BENCH_ROUNDS times, interleaved.
-# Writes $(BENCH_DIR)/results.json and report.html; the last line is
+# Writes $(BENCH_DIR)/results.json, results.md (the docs' table) and report.html; the last line is
 # "tomcat: cold N ms -> warm M ms (Rx)". Drops the page cache for a few rows
 # (BENCH_FLAGS=-no-drop-caches skips them). Not part of `make test`: long.
 BENCH_DIR ?= build/bench
