@@ -311,7 +311,7 @@ func TestFailedBuildWritesNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("build of an application that cannot start succeeded")
 	}
-	for _, want := range []string{"exited before it was ready", "missing.jar"} {
+	for _, want := range []string{"before it was ready", "missing.jar"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q (the reason and the app's last output)", err, want)
 		}
