@@ -32,28 +32,31 @@ const (
 // ReplaceMarkdown returns page with the text between MarkdownBegin and
 // MarkdownEnd replaced by md.
 func ReplaceMarkdown(page, md string) (string, error) {
-	before, rest, ok := strings.Cut(page, MarkdownBegin+"\n")
-	if !ok {
-		return "", fmt.Errorf("no %q line", MarkdownBegin)
+	before, _, after, err := splitMarkdown(page)
+	if err != nil {
+		return "", err
 	}
-	_, after, ok := strings.Cut(rest, MarkdownEnd)
-	if !ok {
-		return "", fmt.Errorf("no %q after %q", MarkdownEnd, MarkdownBegin)
-	}
-	return before + MarkdownBegin + "\n" + md + MarkdownEnd + after, nil
+	return before + md + after, nil
 }
 
 // ExtractMarkdown is the text between MarkdownBegin and MarkdownEnd.
 func ExtractMarkdown(page string) (string, error) {
-	_, rest, ok := strings.Cut(page, MarkdownBegin+"\n")
+	_, md, _, err := splitMarkdown(page)
+	return md, err
+}
+
+// splitMarkdown cuts page into what comes up to the MarkdownBegin line
+// (included), the generated text, and MarkdownEnd with what follows.
+func splitMarkdown(page string) (before, md, after string, err error) {
+	head, rest, ok := strings.Cut(page, MarkdownBegin+"\n")
 	if !ok {
-		return "", fmt.Errorf("no %q line", MarkdownBegin)
+		return "", "", "", fmt.Errorf("no %q line", MarkdownBegin)
 	}
-	md, _, ok := strings.Cut(rest, MarkdownEnd)
+	md, tail, ok := strings.Cut(rest, MarkdownEnd)
 	if !ok {
-		return "", fmt.Errorf("no %q after %q", MarkdownEnd, MarkdownBegin)
+		return "", "", "", fmt.Errorf("no %q after %q", MarkdownEnd, MarkdownBegin)
 	}
-	return md, nil
+	return head + MarkdownBegin + "\n", md, MarkdownEnd + tail, nil
 }
 
 func appMarkdown(a *AppResult, set Settings) string {
@@ -64,10 +67,7 @@ func appMarkdown(a *AppResult, set Settings) string {
 	cold := a.row(ColdVariant)
 	for i := range a.Rows {
 		r := &a.Rows[i]
-		name := r.Name
-		if r.ColdCache {
-			name += " (page cache dropped)"
-		}
+		name := r.label("(page cache dropped)")
 		if r.Skipped != "" {
 			fmt.Fprintf(&b, "| %s | skipped: %s | | | | | | | | |\n", cell(name), cell(r.Skipped))
 			continue
