@@ -11,6 +11,8 @@
 #   make e2e-containerd  containerd + ctr with examples/kubernetes' security
 #                   context; ends "containerd: restored"
 #   make test-matrix the support matrix alone: JDK 17/21/25 x five collectors
+#   make recipes    docs/recipes.md run as written: fat jar, war in Tomcat,
+#                   app with a database, org.crac app; ends "recipes: 4/4 ..."
 #   make image      the crac-build image (crac-build, launcher, CRIU bundle, agent):
 #                   oci-layout:build/image:crac-build
 #   make e2e-containerfile  examples/containerfile with buildah, run by podman
@@ -64,6 +66,23 @@ $(COORDINATED_JAR): $(shell find examples/coordinated/src -name '*.java' 2>/dev/
 .PHONY: coordinated
 coordinated: $(COORDINATED_JAR)
 
+# docs/recipes.md's war: one servlet, compiled against the Servlet API jar
+# of the Tomcat base (examples/war/build.sh takes it from there).
+WAR := examples/war/build/app.war
+$(WAR): $(wildcard examples/war/src/*.java) examples/war/build.sh | base-tomcat
+	bash examples/war/build.sh
+
+.PHONY: war
+war: $(WAR)
+
+# docs/recipes.md's application that needs a database at start.
+DATABASE_JAR := examples/database/build/inventory.jar
+$(DATABASE_JAR): $(wildcard examples/database/src/*.java) $(wildcard examples/coordinated/src/org/crac/*.java) examples/database/build.sh
+	bash examples/database/build.sh
+
+.PHONY: database
+database: $(DATABASE_JAR)
+
 HELLO_IMAGE := oci-layout:build/images:hello
 .PHONY: hello-image
 hello-image: all criu base hello
@@ -92,7 +111,7 @@ demo: deps hello-image
 
 # The benchmark: warm images of examples/hello and of Debian's Tomcat 10
 # (examples webapp), each row started BENCH_ROUNDS times, interleaved.
-# Writes $(BENCH_DIR)/results.json and report.html; the last line is
+# Writes $(BENCH_DIR)/results.json, results.md (the docs' table) and report.html; the last line is
 # "tomcat: cold N ms -> warm M ms (Rx)". Drops the page cache for a few rows
 # (BENCH_FLAGS=-no-drop-caches skips them). Not part of `make test`: long.
 BENCH_DIR ?= build/bench
@@ -112,7 +131,7 @@ bench-png:
 	bash scripts/screenshot.sh $(BENCH_DIR)/report.html $(BENCH_DIR)/report.png
 
 .PHONY: test
-test: deps all criu bases hello coordinated image
+test: deps all criu bases hello coordinated war database image
 	CRAC_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
 # The support matrix on its own: every JDK base x collector builds, restores
@@ -158,6 +177,15 @@ e2e-containerd: deps all criu base hello
 	@rm -f build/e2e-containerd.txt
 	CRAC_E2E=1 CRAC_CONTAINERD_REPORT=$(abspath build/e2e-containerd.txt) $(GO) test -count=1 -timeout 20m -run 'TestContainerd$$' -v ./e2e; \
 	  st=$$?; echo; cat build/e2e-containerd.txt 2>/dev/null || echo "containerd: test failed"; exit $$st
+
+# The recipes of docs/recipes.md, each run as the page writes it (a fat
+# jar, a war in Tomcat, an app that needs a database at start, an org.crac
+# app); the last line says how many passed.
+.PHONY: recipes
+recipes: deps all criu base base-tomcat hello coordinated war database
+	@log=$$(mktemp); \
+	CRAC_E2E=1 $(GO) test -count=1 -timeout 30m -run '^TestRecipe' -v ./e2e | tee $$log; st=$${PIPESTATUS[0]}; \
+	echo "recipes: $$(grep -c '^--- PASS: TestRecipe' $$log)/4 ran end to end"; rm -f $$log; exit $$st
 
 .PHONY: test-unit
 test-unit:

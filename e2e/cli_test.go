@@ -28,6 +28,14 @@ import (
 // stderr. stdout is returned alone (--json).
 func crac(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
+	stdout, _, err := cracIn(t, ctx, "", nil, args...)
+	return stdout, err
+}
+
+// cracIn is crac run in dir (the test's own if "") with env added to the
+// test's; it returns stderr too.
+func cracIn(t *testing.T, ctx context.Context, dir string, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin/crac-build")
 	if !fileExists(bin) {
 		msg := "the command-line tests need bin/crac-build (make all)"
@@ -37,16 +45,20 @@ func crac(t *testing.T, ctx context.Context, args ...string) (string, error) {
 		t.Skip(msg)
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// SIGTERM first: crac-build then removes its sandbox on the way out.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
-	var stdout bytes.Buffer
-	var stderr testutil.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out bytes.Buffer
+	var errOut testutil.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("crac-build %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+		return out.String(), errOut.String(), fmt.Errorf("crac-build %s: %w\n%s", strings.Join(args, " "), err, errOut.String())
 	}
-	return stdout.String(), nil
+	return out.String(), errOut.String(), nil
 }
 
 // TestCLIBuild: `crac-build build` with the flags a CI job gives (a build
@@ -237,3 +249,63 @@ ENTRYPOINT ["/opt/crac-build/bin/crac-launch"]
 
 // shellSetForTest are the variables a shell sets for the commands it runs.
 var shellSetForTest = map[string]bool{"PWD": true, "OLDPWD": true, "SHLVL": true, "_": true}
+
+// TestCLIMistakes: the likely mistakes of a first build, made for real
+// with bin/crac-build and a JVM: each ends the build with one line that
+// names the fix (builder/mistakes_test.go and cmd/crac-build's tests
+// check the wording without a JVM).
+func TestCLIMistakes(t *testing.T) {
+	requireFiles(t, "image", "build/image/index.json")
+	if err := ensureWorkDir(); err != nil {
+		t.Fatal(err)
+	}
+	root := repoRoot(t)
+	dir := t.TempDir()
+	jar := filepath.Join(root, "examples/hello/build/hello.jar") + ":/app/hello.jar"
+	base := "oci-layout:" + filepath.Join(root, "build/base") + ":jre17"
+	notExec := filepath.Join(dir, "warmup.sh")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	aFile := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(aFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // the start of the line that says what went wrong
+	}{
+		{"no port answering", []string{"--base", base, "--add", jar, "--cmd", "java -jar /app/hello.jar", "--port", "9999", "--ready-timeout", "10s"},
+			"nothing answered at http://127.0.0.1:9999/ within 10s: give --port the port the application listens on"},
+		{"wrong ready URL", []string{"--base", base, "--add", jar, "--cmd", "java -jar /app/hello.jar", "--port", "8080", "--ready-url", "http://127.0.0.1:8080/ready", "--ready-timeout", "10s"},
+			"http://127.0.0.1:8080/ready answered 404 Not Found until the 10s timeout: give --ready-url a page that answers 2xx or 3xx"},
+		{"base without java", []string{"--base", "oci-layout:" + filepath.Join(root, "build/image") + ":crac-build", "--add", jar, "--cmd", "java -jar /app/hello.jar", "--port", "8080"},
+			`the image has no "java" on its PATH: use a base image with a JDK 11+`},
+		{"app exits at start", []string{"--base", base, "--cmd", "java -jar /app/missing.jar", "--port", "8080"},
+			"the application exited (status 1) before it was ready: its last lines are below"},
+		{"warmup not executable", []string{"--base", base, "--add", jar, "--port", "8080", "--warmup", notExec},
+			"--warmup " + notExec + " is not executable: chmod +x " + notExec},
+		{"output exists", []string{"--base", base, "--add", jar, "--port", "8080", "--output", "oci-layout:" + aFile + ":x"},
+			"--output oci-layout:" + aFile + ":x: " + aFile + " exists and is a file, not an OCI layout directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--cache-dir", cacheDir, "build"}, tc.args...)
+			if !strings.Contains(strings.Join(args, " "), "--output") {
+				args = append(args, "--output", "oci-layout:"+filepath.Join(dir, "images")+":x")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			_, stderr, err := cracIn(t, ctx, "", nil, args...)
+			if err == nil {
+				t.Fatal("the build succeeded")
+			}
+			if firstLine(stderr, "crac-build: "+tc.want) == "" {
+				t.Errorf("no line starting %q:\n%s", "crac-build: "+tc.want, stderr)
+			}
+			if fileExists(filepath.Join(dir, "images")) {
+				t.Errorf("the failed build wrote %s", filepath.Join(dir, "images"))
+			}
+		})
+	}
+}

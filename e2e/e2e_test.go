@@ -161,6 +161,13 @@ func startRef(t testing.TB, ref string, env ...string) *started {
 // (capabilities, seccomp, ...); o.CacheDir defaults to the tests' cache.
 func startRefWith(t testing.TB, o runner.Options) *started {
 	t.Helper()
+	return startReady(t, o, "/health")
+}
+
+// startReady is startRefWith for an application whose ready page is probe
+// (a path) instead of /health.
+func startReady(t testing.TB, o runner.Options, probe string) *started {
+	t.Helper()
 	s := &started{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
 	o.HostAddr, o.Stdout, o.Stderr = "127.0.0.1:0", s.stdout, s.stderr
 	if o.CacheDir == "" {
@@ -183,7 +190,7 @@ func startRefWith(t testing.TB, o runner.Options) *started {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := r.Probe(ctx, s.url+"/health"); err != nil {
+	if _, err := r.Probe(ctx, s.url+probe); err != nil {
 		t.Fatalf("probing: %v", err)
 	}
 	return s
@@ -311,7 +318,7 @@ func TestFailedBuildWritesNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("build of an application that cannot start succeeded")
 	}
-	for _, want := range []string{"exited before it was ready", "missing.jar"} {
+	for _, want := range []string{"before it was ready", "missing.jar"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q (the reason and the app's last output)", err, want)
 		}

@@ -30,76 +30,99 @@ func buildOnly(usage, why string) string {
 	return usage + " (build only: " + why + ")"
 }
 
+// The categories of imageFlags, in the order the help lists them.
+const (
+	catImage       = "Image"
+	catApplication = "Application"
+	catWarmup      = "Warmup"
+	catCheckpoint  = "Checkpoint"
+	catOutput      = "Output"
+)
+
+var imageCategories = []string{catImage, catApplication, catWarmup, catCheckpoint, catOutput}
+
 // imageFlags are the flags of `build` (cmd cmdBuild) or `checkpoint`
 // (cmdCheckpoint): one list, so that a setting of one command is a setting
 // of the other. The flags that say where the image comes from and goes
 // (--base, --add, --output, --push, ...) are build's alone: in a build step
 // the image build tool does that. The ones about how the application runs
-// that cannot apply in a build step are on both, and checkpoint's help
-// says why.
+// that cannot apply in a build step are on checkpoint too, hidden from its
+// help (which names them in one line), so that it refuses them with the
+// reason. Usage texts stay short: every flag fills one line of a help that
+// fits on a screen; docs/building.md says the rest.
 func imageFlags(cmd string) []cli.Flag {
 	build := cmd == cmdBuild
-	where, scriptWhere := "sandbox", "on the host in the sandbox's network"
-	if !build {
-		where, scriptWhere = "build step", "in the build step, in the app's network"
-	}
 	var out []cli.Flag
 	if build {
 		out = append(out,
-			&cli.StringFlag{Name: "base", Required: true, Usage: "base image: REGISTRY/REPO:TAG, oci-layout:DIR[:TAG] or docker-archive:FILE[:TAG]"},
-			&cli.StringSliceFlag{Name: "add", Usage: "copy a host file or dir into the image, SRC:DEST (repeatable)"},
-			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the image: oci-layout:DIR:TAG or docker-archive:FILE:REPO:TAG (repeatable)"},
-			&cli.StringSliceFlag{Name: "push", Usage: "push the image to a registry reference (repeatable)"},
-			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
-			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform base (default: this host's; another architecture is refused)"},
-			&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "layer compression: zstd, or gzip for Docker before 23 (docker-archive outputs are gzip unless this flag says zstd)"},
+			&cli.StringFlag{Name: "base", Category: catImage, Required: true, Usage: "REGISTRY/REPO:TAG, oci-layout:DIR[:TAG] or docker-archive:FILE[:TAG]"},
+			&cli.StringSliceFlag{Name: "add", Category: catImage, Usage: "copy a host file or directory into the image (repeatable)"},
+			&cli.StringFlag{Name: "platform", Category: catImage, Usage: "to pick from a multi-platform base (default: this host's)"},
 		)
 	}
-	cmdUsage := "the app's command, as a JSON array or a shell-like string (default: the base's ENTRYPOINT + CMD); or give it after --"
-	secretUsage := "give the app a secret during the build only, as the file /run/secrets/ID: ID=FILE (repeatable); the build fails if the value is in the checkpoint"
-	userUsage := "run the app as USER, UID, USER:GROUP or UID:GID, resolved in the image's /etc/passwd and /etc/group (default: the base's USER); the launcher stays root"
-	cpusUsage := "run the app in the sandbox with this CPU limit (as docker run --cpus): the JVM sizes its threads for it"
-	memoryUsage := "run the app in the sandbox with this memory limit, e.g. 512m or 2g (as docker run --memory): the JVM sizes its heap for it"
-	networkUsage := "the sandbox's network: none (loopback only) or host (the build host's, to reach services during warmup)"
-	combinedUsage := "give the app one pipe for stdout and stderr (2>&1); restored, both go to the container's stdout"
+	cmdUsage := "the app's command: a JSON array or shell words (default: the base's)"
+	workdirUsage := "the app's working directory (default: the base's)"
+	secretUsage := "a secret for the build only, at /run/secrets/ID; fails if checkpointed"
+	warmupUsage := "a warmup to run on the host in the sandbox's network (CRAC_APP_URL)"
+	verboseUsage := "show the app's output while it runs in the sandbox"
+	userUsage := "run the app as this user of the image (default: the base's USER)"
+	cpusUsage := "CPU limit of the sandbox (as docker run --cpus): the JVM sizes for it"
+	memoryUsage := "memory limit of the sandbox, e.g. 512m (as docker run --memory)"
+	networkUsage := "none (loopback only, the default) or host (to reach the host's services)"
+	combinedUsage := "one pipe for the app's stdout and stderr (2>&1)"
 	if !build {
-		cmdUsage = "the app's command, as a JSON array or a shell-like string; or give it after --"
-		secretUsage = "a secret the build step holds outside /run/secrets (RUN --mount=type=secret,target=...), ID=FILE (repeatable): the checkpoint fails if it holds the value; every file under /run/secrets is checked anyway"
+		cmdUsage = "the app's command: a JSON array or shell words; or give it after --"
+		workdirUsage = "the app's working directory (default: the current one)"
+		secretUsage = "a secret mounted outside /run/secrets; fails if checkpointed"
+		warmupUsage = "a warmup to run in the app's network (CRAC_APP_URL)"
+		verboseUsage = "show the app's output while it runs"
 		userUsage = buildOnly(userUsage, "the app runs as the build step's user, root; use USER after the RUN step for the cold start")
 		cpusUsage = buildOnly(cpusUsage, "the build step's own limits apply, e.g. buildah bud --cpus")
 		memoryUsage = buildOnly(memoryUsage, "the build step's own limits apply, e.g. buildah bud --memory")
 		networkUsage = buildOnly(networkUsage, "the app always has loopback only here")
 		combinedUsage = buildOnly(combinedUsage, "the app gets the build step's stdout and stderr pipes")
 	}
+	out = append(out,
+		&cli.StringFlag{Name: "cmd", Category: catApplication, Usage: cmdUsage},
+		&cli.StringSliceFlag{Name: "env", Category: catApplication, Usage: "an environment variable of the app (repeatable)"},
+		&cli.StringFlag{Name: "workdir", Category: catApplication, Usage: workdirUsage},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Category: catApplication, Hidden: !build, Usage: userUsage},
+		&cli.IntFlag{Name: "port", Category: catApplication, Usage: "the TCP port the app listens on"},
+		&cli.StringSliceFlag{Name: "secret", Category: catApplication, Usage: secretUsage},
+		&cli.Float64Flag{Name: "cpus", Category: catApplication, Hidden: !build, Usage: cpusUsage},
+		&cli.StringFlag{Name: "memory", Category: catApplication, Hidden: !build, Usage: memoryUsage},
+		&cli.StringFlag{Name: "network", Category: catApplication, Hidden: !build, Usage: networkUsage},
+		&cli.BoolFlag{Name: "combined-output", Category: catApplication, Hidden: !build, Usage: combinedUsage},
+
+		&cli.StringFlag{Name: "ready-url", Category: catWarmup, Usage: "answers 2xx/3xx once the app is ready (default http://127.0.0.1:PORT/)"},
+		&cli.DurationFlag{Name: "ready-timeout", Category: catWarmup, Value: builder.DefaultReadyTimeout, Usage: "how long to wait for the ready URL"},
+		&cli.StringFlag{Name: "warmup", Category: catWarmup, Usage: warmupUsage},
+		&cli.DurationFlag{Name: "warmup-timeout", Category: catWarmup, Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup program"},
+		&cli.IntFlag{Name: "warmup-requests", Category: catWarmup, Usage: "built-in warmup: send N GET requests to the warmup path"},
+		&cli.StringFlag{Name: "warmup-path", Category: catWarmup, Value: "/", Usage: "built-in warmup: the path (and query) to request"},
+
+		&cli.BoolFlag{Name: "no-gc", Category: catCheckpoint, Usage: "skip the GC and native heap trim before the dump"},
+		&cli.DurationFlag{Name: "settle", Category: catCheckpoint, Usage: "pause after the pre-dump GC, for memory to be given back (default 6s)"},
+		&cli.BoolFlag{Name: "allow-connections", Category: catCheckpoint, Usage: "close TCP connections to outside peers at the dump instead of failing"},
+		&cli.StringFlag{Name: "agent", Category: catCheckpoint, EnvVars: []string{"CRAC_AGENT"}, Usage: "the jar that notifies org.crac Resources (default: by the launcher)"},
+		&cli.BoolFlag{Name: "no-agent", Category: catCheckpoint, Usage: "run without the agent: org.crac Resources are not notified"},
+		&cli.StringFlag{Name: "on-restore-error", Category: catCheckpoint, Value: contract.OnRestoreErrorCold, Usage: "if an afterRestore fails: cold or continue"},
+		&cli.StringFlag{Name: "on-env-change", Category: catCheckpoint, Value: contract.EnvChangeWarn, Usage: "if the environment at run time differs: warn or cold"},
+		&cli.StringFlag{Name: "on-limits-change", Category: catCheckpoint, Value: contract.LimitsChangeWarn, Usage: "if CPU or memory limits at run time differ: warn or cold"},
+		&cli.StringFlag{Name: "restore-signal", Category: catCheckpoint, Usage: "send SIGUSR1 or SIGWINCH to the app after each restore"},
+		&cli.StringFlag{Name: "cpu-baseline", Category: catCheckpoint, Value: cpubaseline.Native, Usage: "CPUs it restores on: native, x86-64-v2, -v3 or -v4"},
+	)
+	if build {
+		out = append(out,
+			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Usage: "write the image: oci-layout:DIR:TAG, docker-archive:FILE:REPO:TAG"},
+			&cli.StringSliceFlag{Name: "push", Category: catOutput, Usage: "push the image to a registry (repeatable)"},
+			&cli.BoolFlag{Name: "insecure", Category: catOutput, Usage: "allow plain-HTTP registries (the base's and --push's)"},
+			&cli.StringFlag{Name: "compression", Category: catOutput, Value: "zstd", Usage: "zstd, or gzip for Docker < 23 (docker-archive: gzip unless given)"},
+		)
+	}
 	return append(out,
-		&cli.StringFlag{Name: "cmd", Usage: cmdUsage},
-		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: userUsage},
-		&cli.StringSliceFlag{Name: "secret", Usage: secretUsage},
-		&cli.Float64Flag{Name: "cpus", Usage: cpusUsage},
-		&cli.StringFlag{Name: "memory", Usage: memoryUsage},
-		&cli.StringFlag{Name: "network", Usage: networkUsage + " (default none)"},
-		&cli.BoolFlag{Name: "combined-output", Usage: combinedUsage},
-		&cli.StringFlag{Name: "on-env-change", Value: contract.EnvChangeWarn, Usage: "when a container's environment differs from the build's (the restored JVM keeps the build's): warn (restore, name the variables) or cold (start cold)"},
-		&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
-		&cli.StringFlag{Name: "workdir", Usage: "working directory of the app (default: the base image's for build, the current one for checkpoint)"},
-		&cli.StringSliceFlag{Name: "env", Usage: "environment variable K=V (repeatable)"},
-		&cli.IntFlag{Name: "port", Usage: "the app's TCP port"},
-		&cli.StringFlag{Name: "ready-url", Usage: "URL that answers 2xx/3xx once the app is ready, as seen in the app's network (default http://127.0.0.1:PORT/)"},
-		&cli.DurationFlag{Name: "ready-timeout", Value: builder.DefaultReadyTimeout, Usage: "how long to wait for readiness"},
-		&cli.StringFlag{Name: "warmup", Usage: "warmup program, run " + scriptWhere + " with CRAC_APP_URL, CRAC_APP_HOST, CRAC_APP_PORT"},
-		&cli.DurationFlag{Name: "warmup-timeout", Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup program"},
-		&cli.IntFlag{Name: "warmup-requests", Usage: "built-in warmup: number of GET requests"},
-		&cli.StringFlag{Name: "warmup-path", Value: "/", Usage: "built-in warmup: path (and query) to request"},
-		&cli.BoolFlag{Name: "no-gc", Usage: "skip the GC and native heap trim before the dump"},
-		&cli.DurationFlag{Name: "settle", Usage: "pause between the pre-dump GC and the dump, for the JVM to give memory back (default 6s)"},
-		&cli.StringFlag{Name: "agent", EnvVars: []string{"CRAC_AGENT"}, Usage: "crac-agent.jar, the Java agent that notifies org.crac Resources (default: next to the launcher, or in the agent dir beside its bin dir)"},
-		&cli.BoolFlag{Name: "no-agent", Usage: "run the app without the crac-build agent: org.crac Resources are not notified"},
-		&cli.StringFlag{Name: "on-restore-error", Value: contract.OnRestoreErrorCold, Usage: "when a Resource's afterRestore fails at container start: cold (kill the restored JVM, start cold) or continue"},
-		&cli.BoolFlag{Name: "allow-connections", Usage: "checkpoint although the app holds TCP connections to peers outside its process tree (they are closed)"},
-		&cli.StringFlag{Name: "cpu-baseline", Value: cpubaseline.Native, Usage: "CPU level the image restores on: native (every feature of this CPU), x86-64-v2, x86-64-v3 or x86-64-v4; the JVM and glibc are limited to it, warm and cold"},
-		&cli.StringFlag{Name: "on-limits-change", Value: contract.LimitsChangeWarn, Usage: "when a container's CPU or memory limits differ from the build's (the restored JVM keeps its sizing): warn (restore, say what differs) or cold (start cold)"},
-		&cli.StringFlag{Name: "restore-signal", Usage: "signal the launcher sends to the app after each restore: SIGUSR1 or SIGWINCH (the app must catch it)"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the app's output while it runs in the " + where},
+		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print the result as JSON on stdout"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput, Usage: verboseUsage},
 	)
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 func buildCommand() *cli.Command {
-	return &cli.Command{
+	c := &cli.Command{
 		Name:      cmdBuild,
 		Usage:     "build a warm image: run the app in a sandbox, warm it up, checkpoint it",
 		ArgsUsage: "[-- CMD [ARGS...]]",
@@ -22,6 +22,9 @@ func buildCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			o, err := imageOptions(c)
 			if err != nil {
+				return err
+			}
+			if err := thisHost().checkBuild(o); err != nil {
 				return err
 			}
 			u := newUI(c)
@@ -36,7 +39,7 @@ func buildCommand() *cli.Command {
 				if ctx.Err() != nil && c.Context.Err() == nil {
 					return fmt.Errorf("interrupted: %w", err)
 				}
-				return err
+				return explain(err)
 			}
 			if err := printHygiene(c, res.Metadata, res.Warnings); err != nil {
 				return err
@@ -52,7 +55,10 @@ func buildCommand() *cli.Command {
 			fmt.Printf("%s checkpoint %s raw, %s compressed\n", res.Digest, humanBytes(res.Checkpoint.RawBytes), humanBytes(res.Checkpoint.CompressedBytes))
 			return nil
 		},
+		OnUsageError: onUsageError,
 	}
+	c.CustomHelpTemplate = categorizedHelp(c, imageCategories, "Every flag and what a build does: docs/building.md")
+	return c
 }
 
 func humanBytes(n int64) string {

@@ -14,23 +14,17 @@ import (
 )
 
 func checkpointCommand() *cli.Command {
-	return &cli.Command{
+	c := &cli.Command{
 		Name:  cmdCheckpoint,
-		Usage: "in an image build step (RUN): run the app, warm it up and checkpoint it into " + contract.Prefix,
+		Usage: "in a RUN step of an image build: warm the app up and checkpoint it",
 		Description: `Runs CMD in this root filesystem, in its own PID, mount and network
-namespaces (loopback only), waits until it is ready, warms it up and dumps
-it with CRIU into ` + contract.ImagesDir + `, with the metadata, the
-launcher and the CRIU bundle under ` + contract.Prefix + `. The step's layer
-is a warm image once ENTRYPOINT is ["` + contract.LauncherPath + `"].
-
-It takes build's flags about the app, its warmup and the launcher's
-policies; the image build tool makes the image, so --base, --add, --output
-and --push are not here, and the flags marked "build only" are refused.
-Every file under ` + contract.SecretsDir + ` (RUN --mount=type=secret) and
-each --secret file is a secret: the checkpoint fails if it holds one.
-
-The build step needs root, no seccomp filter, CAP_SYS_ADMIN, CAP_NET_ADMIN
-and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
+namespaces (loopback only), warms it up and dumps it into
+` + contract.ImagesDir + `. The step's layer is a warm image once
+ENTRYPOINT is ["` + contract.LauncherPath + `"].
+Files under ` + contract.SecretsDir + ` and --secret files are secrets: the checkpoint fails
+if it holds one. The step needs root, no seccomp filter, CAP_SYS_ADMIN,
+CAP_NET_ADMIN and CAP_CHECKPOINT_RESTORE; without them it fails at once,
+naming the image build tool's flags that give them.`,
 		ArgsUsage: "-- CMD [ARGS...]",
 		Flags:     imageFlags(cmdCheckpoint),
 		Action: func(c *cli.Context) error {
@@ -59,5 +53,9 @@ and CAP_CHECKPOINT_RESTORE: ` + builder.BuildStepFlags,
 			fmt.Printf("checkpoint of %s (PID %d, %d threads): %s raw in %s\n", res.Metadata.JVMVersion, res.Metadata.Process.PID, res.Metadata.Process.Threads, humanBytes(res.RawBytes), contract.ImagesDir)
 			return nil
 		},
+		OnUsageError: onUsageError,
 	}
+	c.CustomHelpTemplate = categorizedHelp(c, imageCategories,
+		"Refused here (build only): --user, --cpus, --memory, --network, --combined-output.\nMore: docs/containerfile.md")
+	return c
 }

@@ -14,12 +14,12 @@ import (
 func doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
-		Usage: "check that this host can build warm images, or with --engine that they restore under a container engine here",
+		Usage: "check that this host can build warm images, or (--engine) restore them",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
-			&cli.StringFlag{Name: "engine", Usage: "check the run side instead: docker, podman or containerd (its version, the flags a warm image needs, what that version lacks)"},
-			&cli.StringFlag{Name: "image", Usage: "with --engine: start this warm image under the engine with those flags and report the launcher's line (ctr: an image already imported)"},
-			&cli.StringFlag{Name: "seccomp-profile", Usage: "with --engine: the path of crac-restore.json to put in the flags (default: crac-restore.json)"},
+			&cli.StringFlag{Name: "engine", Usage: "check the `ENGINE` instead: docker, podman or containerd (version, flags)"},
+			&cli.StringFlag{Name: "image", Usage: "with --engine: start this warm `IMAGE` there, report the launcher's line"},
+			&cli.StringFlag{Name: "seccomp-profile", Usage: "with --engine: the `FILE` to name in the flags (default: crac-restore.json)"},
 		},
 		Action: func(c *cli.Context) error {
 			var rs []doctor.Result
@@ -59,7 +59,7 @@ func doctorCommand() *cli.Command {
 func seccompProfileCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "seccomp-profile",
-		Usage: "print the seccomp profile warm images restore under (Docker's default with clone3 allowed): crac-build seccomp-profile > crac-restore.json",
+		Usage: "print the seccomp profile to restore under: > crac-restore.json",
 		Action: func(c *cli.Context) error {
 			b, err := seccomp.Marshal(seccomp.RestoreProfile())
 			if err != nil {

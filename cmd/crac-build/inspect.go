@@ -23,7 +23,7 @@ func inspectCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON: the facts below and the whole checkpoint metadata"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain-HTTP registries"},
-			&cli.StringFlag{Name: "platform", Usage: "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)"},
+			&cli.StringFlag{Name: "platform", Usage: "`OS/ARCH` to pick from a multi-platform image (default: this host's)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -55,10 +55,7 @@ func AppTable(a *AppResult, set Settings) string {
 	fmt.Fprintf(tw, "row\tfirst response\tvs default*\tlauncher\treq 1\treq 2-10\tsteady\tsteady new conn\tCRIU images\tzstd\tstarts\t\n")
 	for i := range a.Rows {
 		r := &a.Rows[i]
-		name := r.Name
-		if r.ColdCache {
-			name += " [page cache dropped]"
-		}
+		name := r.label("[page cache dropped]")
 		if r.Skipped != "" {
 			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\t\t\t\n", name, r.Skipped)
 			continue
@@ -106,10 +103,7 @@ func BreakdownTable(a *AppResult) string {
 			fmt.Fprintf(tw, "restore breakdown (ms)	checks	criu exec	start-up	tree	mappings	pages	mapped MiB	read MiB	resume	beside	launcher	\n")
 		}
 		n++
-		name := r.Name
-		if r.ColdCache {
-			name += " [page cache dropped]"
-		}
+		name := r.label("[page cache dropped]")
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t\n", name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs),
 			num(bd.TreeMs), num(bd.MappingsMs), num(bd.PagesMs), float64(bd.PagesMapped)/(1<<20), float64(bd.PagesRead)/(1<<20),
 			num(bd.ResumeMs), num(bd.GateMs), num(bd.NotifyMs), num(r.LauncherMs))
@@ -174,6 +168,15 @@ func (a *AppResult) row(name string) *Row {
 		}
 	}
 	return nil
+}
+
+// label is the row's name, with dropped after it if the row drops the
+// page cache before each start.
+func (r *Row) label(dropped string) string {
+	if r.ColdCache {
+		return r.Name + " " + dropped
+	}
+	return r.Name
 }
 
 func (a *AppResult) build(image string) *BuildResult {

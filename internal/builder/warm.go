@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +58,7 @@ func (o *Options) warmupDefaults() error {
 			return fmt.Errorf("warmup script: %w", err)
 		}
 		if fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("warmup script %s is not executable (chmod +x)", o.WarmupScript)
+			return fmt.Errorf("--warmup %s is not executable: chmod +x %s", o.WarmupScript, o.WarmupScript)
 		}
 		o.WarmupScript = abs
 	}
@@ -120,6 +122,45 @@ func parseReport(out string) (*checkpoint.Report, error) {
 	}
 	return &rep, nil
 }
+
+// notReady says why the application never became ready, and what to
+// change: status is what the ready URL answers now (0: nothing answers).
+func notReady(readyURL string, timeout time.Duration, status int) string {
+	if status == 0 {
+		return fmt.Sprintf("nothing answered at %s within %s: give --port the port the application listens on (on 0.0.0.0 or 127.0.0.1), or more time with --ready-timeout", readyURL, timeout)
+	}
+	return fmt.Sprintf("%s answered %d %s until the %s timeout: give --ready-url a page that answers 2xx or 3xx once the application is ready", readyURL, status, http.StatusText(status), timeout)
+}
+
+// answerStatus is the status of one GET of url, 0 if nothing answers
+// within a few seconds (a server that accepts and never answers).
+func answerStatus(ctx context.Context, client *http.Client, readyURL string) int {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyURL, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// exitedBeforeReady says what to change when the application ended
+// before it was ready, from its exit status and last lines: the launcher
+// reports a program that is not in the image (exit status 127).
+func exitedBeforeReady(status int, lastLines string) string {
+	if m := notInPath.FindStringSubmatch(lastLines); m != nil {
+		return fmt.Sprintf("the image has no %q on its PATH: use a base image with a JDK 11+ (e.g. --base eclipse-temurin:17-jre), or give the program's full path in --cmd", m[1])
+	}
+	return fmt.Sprintf("the application exited (status %d) before it was ready: its last lines are below; check its command (--cmd or the base's) and its environment (--env)", status)
+}
+
+// notInPath is Go's exec.LookPath error as the launcher prints it.
+var notInPath = regexp.MustCompile(`exec: "([^"]+)": executable file not found in \$PATH`)
 
 // appOutput carries the application's stdout and stderr to the caller's
 // writer and keeps the last lines for error messages.
@@ -216,9 +257,13 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 		r.logf("the application asked for a checkpoint after %d ms", req.at.Milliseconds())
 		ready = req.at
 	case errors.Is(err, warmup.ErrExited):
-		return nil, out.failed("application exited before it was ready", fmt.Errorf("exit status %d", a.Wait()))
-	case err != nil:
+		status := a.Wait()
+		out.drain()
+		return nil, out.failed(exitedBeforeReady(status, out.log.String()), fmt.Errorf("exit status %d", status))
+	case err != nil && ctx.Err() != nil:
 		return nil, out.failed("waiting for "+w.ReadyURL, err)
+	case err != nil:
+		return nil, out.failed(notReady(w.ReadyURL, w.ReadyTimeout, answerStatus(req.ctx, client, w.ReadyURL)), err)
 	default:
 		r.logf("ready after %d ms", ready.Milliseconds())
 	}

@@ -47,10 +47,12 @@ func main() {
 	noDrop := flag.Bool("no-drop-caches", false, "skip the rows that drop the page cache")
 	verbose := flag.Bool("v", false, "show the applications' output during builds")
 	replicas := flag.Int("replicas", 4, "Tomcat containers side by side per start mode for the memory figure (0: skip)")
-	from := flag.String("from", "", "measure nothing: read this results.json, recompute and print the table and the headlines, write report.html next to it")
+	from := flag.String("from", "", "measure nothing: read this results.json, recompute and print the table and the headlines, write report.html and results.md next to it")
+	record := flag.String("record", "", "with -from: also write the results without their per-request series to this file (the docs' recorded run, internal/bench/testdata/results.json)")
+	docs := flag.String("docs", "", "with -from: also replace the table between the make-bench markers of this Markdown page with results.md")
 	flag.Parse()
 	if *from != "" {
-		rerender(*from)
+		rerender(*from, *record, *docs)
 		return
 	}
 
@@ -112,15 +114,18 @@ func main() {
 	if err := writeReport(filepath.Join(*out, "report.html"), res); err != nil {
 		fatal(err)
 	}
+	if err := writeAtomic(filepath.Join(*out, "results.md"), []byte(bench.Markdown(res))); err != nil {
+		fatal(err)
+	}
 	fmt.Print(bench.Table(res))
-	fmt.Printf("\nwrote %s and %s\n", filepath.Join(*out, "results.json"), filepath.Join(*out, "report.html"))
+	fmt.Printf("\nwrote %s, %s and %s\n", filepath.Join(*out, "results.json"), filepath.Join(*out, "report.html"), filepath.Join(*out, "results.md"))
 	if runErr != nil {
 		fatal(runErr)
 	}
 	headlines(res)
 }
 
-func rerender(file string) {
+func rerender(file, record, docs string) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		fatal(err)
@@ -134,12 +139,59 @@ func rerender(file string) {
 	if err := writeReport(out, &res); err != nil {
 		fatal(err)
 	}
+	md := bench.Markdown(&res)
+	if err := writeAtomic(filepath.Join(filepath.Dir(file), "results.md"), []byte(md)); err != nil {
+		fatal(err)
+	}
+	if record != "" {
+		if err := writeRecord(record, &res); err != nil {
+			fatal(err)
+		}
+	}
+	if docs != "" {
+		page, err := os.ReadFile(docs)
+		if err != nil {
+			fatal(err)
+		}
+		s, err := bench.ReplaceMarkdown(string(page), md)
+		if err != nil {
+			fatal(fmt.Errorf("%s: %w", docs, err))
+		}
+		if err := writeAtomic(docs, []byte(s)); err != nil {
+			fatal(err)
+		}
+	}
 	fmt.Print(bench.Table(&res))
-	fmt.Printf("\nwrote %s\n", out)
+	fmt.Printf("\nwrote %s and results.md\n", out)
 	headlines(&res)
 }
 
-// headlines prints every application's headline, Tomcat's last.
+// writeRecord writes the results without what only the report's charts
+// use (each row's per-request series, each start's breakdown), compact:
+// a run is 1.2 MB with them, under 100 KB without. Markdown renders the
+// record as it renders the whole.
+func writeRecord(path string, r *bench.Results) error {
+	c := *r
+	c.Apps = append([]bench.AppResult(nil), r.Apps...)
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		a.Rows = append([]bench.Row(nil), a.Rows...)
+		for j := range a.Rows {
+			row := &a.Rows[j]
+			row.SeriesMs = nil
+			row.Starts = append([]bench.Start(nil), row.Starts...)
+			for k := range row.Starts {
+				row.Starts[k].Breakdown = nil
+			}
+		}
+	}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
 func headlines(res *bench.Results) {
 	var heads []string
 	for i := range res.Apps {
