@@ -108,6 +108,9 @@ func runCommand() *cli.Command {
 				}
 				bd := r.Breakdown()
 				if bd != nil {
+					if err == nil {
+						bd.Complete(r.Started, d)
+					}
 					result["breakdown"] = bd
 				}
 				if !jsonOut && err == nil && !c.Bool("quiet") {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Breakdown is where a restore's time went, from CRIU's own log (the
@@ -42,13 +43,40 @@ type Breakdown struct {
 	// NotifyMs: after criu, the restored JVM's org.crac Resources'
 	// afterRestore through the agent (the JVM serves meanwhile).
 	NotifyMs float64 `json:"notifyMs"`
+	// LauncherStartUnixMs is when the launcher started (wall clock, ms
+	// since the epoch), for a caller that knows when it started the
+	// container (Complete).
+	LauncherStartUnixMs float64 `json:"launcherStartUnixMs,omitempty"`
+	// RuntimeMs: from the container's start (as its starter timed it) to
+	// the launcher's start: the OCI runtime's work and the exec. AfterMs:
+	// from criu's return to the first answer. Both are set by Complete.
+	RuntimeMs float64 `json:"runtimeMs,omitempty"`
+	AfterMs   float64 `json:"afterMs,omitempty"`
+}
+
+// Complete sets RuntimeMs and AfterMs from when the container was started
+// and how long after that its first answer came.
+func (b *Breakdown) Complete(started time.Time, firstAnswer time.Duration) {
+	if b == nil || b.LauncherStartUnixMs <= 0 {
+		return
+	}
+	b.RuntimeMs = math.Round((b.LauncherStartUnixMs-float64(started.UnixNano())/1e6)*1000) / 1000
+	b.AfterMs = math.Round((float64(firstAnswer.Microseconds())/1000-b.RuntimeMs-b.ChecksMs-b.CriuMs)*1000) / 1000
 }
 
 // String is the breakdown on one line, for logs.
 func (b Breakdown) String() string {
 	mib := func(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) }
-	return fmt.Sprintf("checks %.0f ms, criu exec %.0f ms, start-up and kernel probing %.0f ms, process tree %.0f ms, mappings %.0f ms, pages %.0f ms (%s MiB mapped, %s MiB read), threads and resume %.0f ms (checks beside the restore %.0f ms), afterRestore %.0f ms",
-		b.ChecksMs, b.CriuExecMs, b.StartupMs, b.TreeMs, b.MappingsMs, b.PagesMs, mib(b.PagesMapped), mib(b.PagesRead), b.ResumeMs, b.GateMs, b.NotifyMs)
+	prefix := ""
+	if b.RuntimeMs > 0 {
+		prefix = fmt.Sprintf("container runtime %.0f ms, ", b.RuntimeMs)
+	}
+	suffix := ""
+	if b.RuntimeMs > 0 {
+		suffix = fmt.Sprintf("; first answer %.0f ms after criu", b.AfterMs)
+	}
+	return prefix + fmt.Sprintf("checks %.0f ms, criu exec %.0f ms, start-up and kernel probing %.0f ms, process tree %.0f ms, mappings %.0f ms, pages %.0f ms (%s MiB mapped, %s MiB read), threads and resume %.0f ms (checks beside the restore %.0f ms), afterRestore %.0f ms",
+		b.ChecksMs, b.CriuExecMs, b.StartupMs, b.TreeMs, b.MappingsMs, b.PagesMs, mib(b.PagesMapped), mib(b.PagesRead), b.ResumeMs, b.GateMs, b.NotifyMs) + suffix
 }
 
 // timingMarker starts the patched CRIU's timing lines.

@@ -671,6 +671,9 @@ func Restore(ctx context.Context, p *Plan, stdio [3]*os.File) (int, error) {
 		checks := bd.ChecksMs
 		*bd = checkpoint.ParseRestoreLog(log, ms(time.Since(t0)))
 		bd.ChecksMs, bd.GateMs = checks, ms(gateTook)
+		if !p.Start.IsZero() {
+			bd.LauncherStartUnixMs = float64(p.Start.UnixNano()) / 1e6
+		}
 		p.Breakdown = bd
 	}
 	if err != nil && p.verify != nil && !errors.Is(err, checkpoint.ErrTimeout) {

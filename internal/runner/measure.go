@@ -104,6 +104,7 @@ func Measure(ctx context.Context, o Options, m MeasureOptions) (_ *Measurement, 
 	res.Mode, res.Reason = r.WaitMode(2 * time.Second)
 	res.LauncherMs = r.LauncherMs()
 	res.Breakdown = r.Breakdown()
+	res.Breakdown.Complete(r.Started, d)
 	if m.Requests > 0 {
 		base := probe[:len(probe)-len(pathOf(probe))]
 		paths := m.Paths
