@@ -37,6 +37,7 @@ func main() {
 	requests := flag.Int("requests", bench.DefaultRequests, "requests per start")
 	steady := flag.Int("steady-from", bench.DefaultSteadyFrom, "requests after this one are the steady state")
 	apps := flag.String("apps", "hello,tomcat", "applications to run (comma-separated)")
+	only := flag.String("rows", "", "measure only these rows (comma-separated names; the cold and default rows are always kept), e.g. x86-64-v3")
 	helloBase := flag.String("hello-base", "oci-layout:build/base:jre17", "base image of examples/hello")
 	tomcatBase := flag.String("tomcat-base", "oci-layout:build/base-tomcat10:tomcat10", "base image with Tomcat 10 (make base-tomcat)")
 	helloJar := flag.String("hello-jar", "examples/hello/build/hello.jar", "examples/hello's jar")
@@ -86,6 +87,21 @@ func main() {
 			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants, *replicas))
 		default:
 			fatal(fmt.Errorf("unknown app %q (want hello, tomcat)", name))
+		}
+	}
+	if *only != "" {
+		keep := map[string]bool{bench.ColdVariant: true, bench.DefaultVariant: true}
+		for _, n := range strings.Split(*only, ",") {
+			keep[strings.TrimSpace(n)] = true
+		}
+		for i := range cfg.Apps {
+			var vs []bench.Variant
+			for _, v := range cfg.Apps[i].Variants {
+				if keep[v.Name] {
+					vs = append(vs, v)
+				}
+			}
+			cfg.Apps[i].Variants = vs
 		}
 	}
 	if *criuFull != "" {
