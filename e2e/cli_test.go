@@ -102,8 +102,12 @@ func TestCLIBuild(t *testing.T) {
 		t.Fatalf("build --json: %v\n%s", err, out)
 	}
 	m := res.Metadata
-	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-jar", "/app/hello.jar"}); diff != "" {
+	// --cmd, with the default CPU baseline's JVM options after java.
+	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-XX:UseAVX=2", "-XX:-UseSHA", "-jar", "/app/hello.jar"}); diff != "" {
 		t.Errorf("--cmd: cold command (-got +want):\n%s", diff)
+	}
+	if m.CPUBaseline == nil || m.CPUBaseline.Name != "x86-64-v3" {
+		t.Errorf("CPU baseline %+v, want the default x86-64-v3", m.CPUBaseline)
 	}
 	if m.OnEnvChange != contract.EnvChangeCold {
 		t.Errorf("--on-env-change cold: policy %q", m.OnEnvChange)

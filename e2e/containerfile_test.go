@@ -168,7 +168,7 @@ func checkMetadata(p *engine, image string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-Xmx256m", "-jar", "/app/hello.jar"}); diff != "" {
+	if diff := cmp.Diff(m.Cold.Args, []string{"java", "-XX:UseAVX=2", "-XX:-UseSHA", "-Xmx256m", "-jar", "/app/hello.jar"}); diff != "" {
 		t.Errorf("cold command (-got +want):\n%s", diff)
 	}
 	want := sandbox.DefaultCaps()

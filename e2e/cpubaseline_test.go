@@ -5,7 +5,6 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,6 @@ import (
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/cpubaseline"
-	"github.com/crac-build/crac-build/internal/host"
-	"github.com/crac-build/crac-build/internal/runner"
 )
 
 // An image built with --cpu-baseline x86-64-v2 needs no AVX of the
@@ -22,7 +19,8 @@ import (
 // UseAVX=0 and with glibc limited to x86-64-v2 (the tunable it started
 // with, as glibc reads it), and the launcher restores it on a host view
 // without AVX or AVX-512 (CRAC_CPU_MASK) but refuses one without SSE4.2,
-// naming the level. A native image refuses a host view without AVX-512.
+// naming the level. The default build (x86-64-v3) restores without AVX-512
+// and starts cold without AVX2.
 func TestCPUBaseline(t *testing.T) {
 	requireE2E(t)
 	root := repoRoot(t)
@@ -90,14 +88,14 @@ func TestCPUBaseline(t *testing.T) {
 		t.Errorf("cold JVM reports %q, want the same UseAVX=0 as the restored one", got)
 	}
 
-	// A native image needs the build CPU's AVX-512 (this machine has it).
-	have, _, _ := host.CPUFeatures()
-	if !slices.Contains(have, "avx512f") {
-		t.Logf("this CPU has no AVX-512: the native case is not shown")
-		return
+	// The default build (x86-64-v3) restores on a host view without
+	// AVX-512, and starts cold without AVX2, naming its level.
+	s = startRef(t, helloImage(t), contract.EnvCPUMask+"=avx512f,avx512bw,avx512cd,avx512dq,avx512vl")
+	if mode, reason := s.r.WaitMode(30 * time.Second); mode != "restored" {
+		t.Errorf("default image on a host view without AVX-512: %s (%s), want a restore", mode, reason)
 	}
-	s = startRefWith(t, runner.Options{Image: helloImage(t), Env: []string{contract.EnvCPUMask + "=avx512f"}})
-	if mode, reason := s.r.WaitMode(30 * time.Second); mode != "cold" || !strings.Contains(reason, "avx512f") {
-		t.Errorf("native image on a host view without AVX-512: %s (%s), want cold naming avx512f", mode, reason)
+	s = startRef(t, helloImage(t), contract.EnvCPUMask+"=avx2")
+	if mode, reason := s.r.WaitMode(30 * time.Second); mode != "cold" || !strings.Contains(reason, "x86-64-v3") || !strings.Contains(reason, "avx2") {
+		t.Errorf("default image on a host view without AVX2: %s (%s), want cold naming x86-64-v3 and avx2", mode, reason)
 	}
 }

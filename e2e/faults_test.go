@@ -114,7 +114,9 @@ func faults() []fault {
 			setup: func(t *testing.T) runner.Options {
 				flag := missingCPUFlag(t)
 				return runner.Options{Image: derive(t, "other-cpu", func(_ string, _ *layers.Tar, m *contract.Metadata) bool {
+					// A native image (no baseline) of a CPU that had it.
 					m.Host.CPUFeatures = append(m.Host.CPUFeatures, flag)
+					m.CPUBaseline = nil
 					return true
 				})}
 			},

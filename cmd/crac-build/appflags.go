@@ -10,7 +10,6 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/contract"
-	"github.com/crac-build/crac-build/internal/cpubaseline"
 	"github.com/crac-build/crac-build/internal/layers"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/secrets"
@@ -110,7 +109,7 @@ func imageFlags(cmd string) []cli.Flag {
 		&cli.StringFlag{Name: "on-env-change", Category: catCheckpoint, Value: contract.EnvChangeWarn, Usage: "if the environment at run time differs: warn or cold"},
 		&cli.StringFlag{Name: "on-limits-change", Category: catCheckpoint, Value: contract.LimitsChangeWarn, Usage: "if CPU or memory limits at run time differ: warn or cold"},
 		&cli.StringFlag{Name: "restore-signal", Category: catCheckpoint, Usage: "send SIGUSR1 or SIGWINCH to the app after each restore"},
-		&cli.StringFlag{Name: "cpu-baseline", Category: catCheckpoint, Value: cpubaseline.Native, Usage: "CPUs it restores on: native, x86-64-v2, -v3 or -v4"},
+		&cli.StringFlag{Name: "cpu-baseline", Category: catCheckpoint, Usage: "CPUs it restores on: x86-64-v3 (default), -v2, -v4 or native"},
 	)
 	if build {
 		out = append(out,

@@ -161,7 +161,7 @@ func TestImageOptions(t *testing.T) {
 	defaults := builder.Options{
 		Base: "b", Outputs: []string{"o"}, CriuBundle: "/bundle", Launcher: "/crac-launch",
 		ReadyTimeout: builder.DefaultReadyTimeout, WarmupTimeout: builder.DefaultWarmupTimeout, WarmupPath: "/",
-		OnRestoreError: "cold", OnLimitsChange: "warn", OnEnvChange: "warn", CPUBaseline: "native",
+		OnRestoreError: "cold", OnLimitsChange: "warn", OnEnvChange: "warn",
 		Compression: layers.Zstd, Runtime: "runc", Version: version,
 	}
 	for _, tc := range []struct {

@@ -100,7 +100,7 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	}
 	defer out.Close()
 	t0 := time.Now()
-	level, err := cpuLevel(o.CPUBaseline)
+	level, err := cpuLevel(o.CPUBaseline, o.Logf)
 	if err != nil {
 		return nil, err
 	}

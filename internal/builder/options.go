@@ -122,7 +122,8 @@ type Options struct {
 
 	// CPUBaseline limits the application to a CPU level (cpubaseline:
 	// "x86-64-v2", "x86-64-v3", "x86-64-v4") so that the image restores
-	// on any CPU of that level; "" or "native": the build CPU's features.
+	// on any CPU of that level; "native": the build CPU's features; "":
+	// DefaultCPUBaseline where this CPU has it.
 	CPUBaseline string
 	// Compression of the layers the build writes (default zstd). Build only.
 	Compression layers.Compression

@@ -127,8 +127,10 @@ func Names() []string {
 // Lookup returns the level of a name; native (or "") has no Level.
 func Lookup(name string) (*Level, error) {
 	switch name {
-	case "", Native:
+	case Native:
 		return nil, nil
+	case "":
+		return nil, fmt.Errorf("no CPU baseline named")
 	case "x86-64", "x86-64-v1":
 		return nil, fmt.Errorf("CPU baseline %q: below x86-64-v2 a JVM loses SSE4.2 and POPCNT; the lowest is x86-64-v2", name)
 	case "armv8-a", "armv8.2-a", "arm64", "aarch64":

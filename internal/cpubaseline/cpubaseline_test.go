@@ -33,7 +33,7 @@ func TestLevelsNest(t *testing.T) {
 	if !slices.Contains(v3.JVMFlags, "-XX:UseAVX=2") || !strings.Contains(v3.GlibcHwcaps, "-AVX512F") || strings.Contains(v3.GlibcHwcaps, "-AVX2") {
 		t.Errorf("x86-64-v3: flags %v, glibc %q: want UseAVX=2 and AVX-512 (not AVX2) masked", v3.JVMFlags, v3.GlibcHwcaps)
 	}
-	for _, name := range []string{"", "native"} {
+	for _, name := range []string{"native"} {
 		if l, err := Lookup(name); l != nil || err != nil {
 			t.Errorf("Lookup(%q) = %v, %v; want no level", name, l, err)
 		}
