@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,18 +55,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(dir, "containerd.log"))
+	dm, err := startDaemon(dir, "containerd", "--config", conf)
 	if err != nil {
+		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
-	cmd := exec.Command("containerd", "--config", conf)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting containerd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	c := &ctrd{t: t, dir: dir, ns: "crac-e2e"}
 	t.Cleanup(func() {
 		if out, err := c.try("containers", "list", "--quiet"); err == nil {
@@ -75,7 +67,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 				c.remove(id)
 			}
 		}
-		stopDaemon(t, "containerd", cmd, exited, log)
+		dm.stop(t)
 		for _, mp := range mountsUnder(dir) {
 			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
 				t.Errorf("unmounting %s: %v", mp, err)
@@ -85,20 +77,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 			t.Errorf("removing containerd's state: %v", err)
 		}
 	})
-	for i := 0; ; i++ {
-		if _, err := c.try("version"); err == nil {
-			return c
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("containerd exited at start:\n%s", tail(string(b), 30))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if i > 300 {
-			t.Fatal("containerd did not answer within 30 s")
-		}
-	}
+	dm.waitReady(t, 30*time.Second, func() bool { _, err := c.try("version"); return err == nil })
+	return c
 }
 
 func (c *ctrd) try(args ...string) (string, error) {

@@ -82,19 +82,11 @@ func newDocker(t *testing.T) *engine {
 	} else if fileExists("/usr/sbin/docker-proxy") {
 		args = append(args, "--userland-proxy-path", "/usr/sbin/docker-proxy")
 	}
-	log, err := os.Create(filepath.Join(dir, "dockerd.log"))
+	dm, err := startDaemon(dir, "dockerd", args...)
 	if err != nil {
+		cleanupDir()
 		t.Fatal(err)
 	}
-	cmd := exec.Command("dockerd", args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		cleanupDir()
-		t.Fatalf("starting dockerd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	d := &engine{
 		t:   t,
 		bin: dockerClient(),
@@ -108,23 +100,10 @@ func newDocker(t *testing.T) *engine {
 			}
 		}
 		// dockerd stops its containerd and its shims on SIGTERM.
-		stopDaemon(t, "dockerd", cmd, exited, log)
+		dm.stop(t)
 		cleanupDir()
 	})
-	for i := 0; ; i++ {
-		if _, err := d.try("version"); err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("dockerd exited at start:\n%s", tail(string(b), 40))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if i > 300 {
-			t.Fatal("dockerd did not answer within 60 s")
-		}
-	}
+	dm.waitReady(t, 60*time.Second, func() bool { _, err := d.try("version"); return err == nil })
 	// The flags docs/running.md gives for Docker: the capability (Docker
 	// before 23 knows CAP_CHECKPOINT_RESTORE not, and the kernel takes
 	// CAP_SYS_ADMIN in its place) and the project's seccomp profile.
@@ -138,22 +117,64 @@ func newDocker(t *testing.T) *engine {
 	return d
 }
 
-// stopDaemon stops a daemon the test started (in its own process group)
-// by its PID: SIGTERM, then after 30 s SIGKILL to the group. It closes the
-// daemon's log and shows its end if the test failed.
-func stopDaemon(t *testing.T, name string, cmd *exec.Cmd, exited <-chan struct{}, log *os.File) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		t.Errorf("%s (PID %d) did not stop within 30 s of SIGTERM: killing its process group", name, cmd.Process.Pid)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+// daemon is a daemon a test started (dockerd, containerd), in its own
+// process group, its output in DIR/NAME.log.
+type daemon struct {
+	name   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *os.File
+}
+
+func startDaemon(dir, name string, args ...string) (*daemon, error) {
+	log, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
 	}
-	log.Close()
+	d := &daemon{name: name, cmd: exec.Command(name, args...), exited: make(chan struct{}), log: log}
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() { _ = d.cmd.Wait(); close(d.exited) }()
+	return d, nil
+}
+
+// waitReady polls ready until it holds; it fails the test if the daemon
+// exits or does not get ready in time.
+func (d *daemon) waitReady(t *testing.T, within time.Duration, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ready() {
+		select {
+		case <-d.exited:
+			b, _ := os.ReadFile(d.log.Name())
+			t.Fatalf("%s exited at start:\n%s", d.name, tail(string(b), 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer within %s", d.name, within)
+		}
+	}
+}
+
+// stop stops the daemon by its PID: SIGTERM, then after 30 s SIGKILL to its
+// process group. It closes the log and shows its end if the test failed.
+func (d *daemon) stop(t *testing.T) {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Errorf("%s (PID %d) did not stop within 30 s of SIGTERM: killing its process group", d.name, d.cmd.Process.Pid)
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		<-d.exited
+	}
+	d.log.Close()
 	if t.Failed() {
-		if b, err := os.ReadFile(log.Name()); err == nil {
-			t.Logf("%s log (last 40 lines):\n%s", name, tail(string(b), 40))
+		if b, err := os.ReadFile(d.log.Name()); err == nil {
+			t.Logf("%s log (last 40 lines):\n%s", d.name, tail(string(b), 40))
 		}
 	}
 }
