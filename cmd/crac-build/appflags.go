@@ -99,6 +99,7 @@ func imageFlags(cmd string) []cli.Flag {
 		&cli.DurationFlag{Name: "warmup-timeout", Category: catWarmup, Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup program"},
 		&cli.IntFlag{Name: "warmup-requests", Category: catWarmup, Usage: "built-in warmup: send N GET requests to the warmup path"},
 		&cli.StringFlag{Name: "warmup-path", Category: catWarmup, Value: "/", Usage: "built-in warmup: the path (and query) to request"},
+		&cli.StringFlag{Name: "warmup-requests-file", Category: catWarmup, Usage: "requests a line (METHOD PATH [BODY]), in rounds; > 5% errors fail"},
 
 		&cli.BoolFlag{Name: "no-gc", Category: catCheckpoint, Usage: "skip the GC and native heap trim before the dump"},
 		&cli.DurationFlag{Name: "settle", Category: catCheckpoint, Usage: "pause after the pre-dump GC, for memory to be given back (default 6s)"},
@@ -130,6 +131,10 @@ func imageFlags(cmd string) []cli.Flag {
 // not the command's (reporting, output, signals) its Action adds. Flags
 // that checkpoint has only to refuse are passed on for builder.Checkpoint
 // to refuse with its reason. Files named by --add, --secret and --warmup
+// warmupMaxErrors is the share of a requests file's warmup requests that
+// may fail before the build does.
+const warmupMaxErrors = 0.05
+
 // are checked to exist, no more.
 func imageOptions(c *cli.Context) (builder.Options, error) {
 	o := builder.Options{
@@ -162,8 +167,11 @@ func imageOptions(c *cli.Context) (builder.Options, error) {
 		WarmupTimeout:  c.Duration("warmup-timeout"),
 		WarmupRequests: c.Int("warmup-requests"),
 		WarmupPath:     c.String("warmup-path"),
-		NoGC:           c.Bool("no-gc"),
-		Settle:         c.Duration("settle"),
+
+		WarmupRequestsFile: c.String("warmup-requests-file"),
+		WarmupMaxErrors:    warmupMaxErrors,
+		NoGC:               c.Bool("no-gc"),
+		Settle:             c.Duration("settle"),
 	}
 	// The OCI runtime and the cache of unpacked bases are the sandbox's:
 	// global flags, which a build step has no use for.

@@ -60,7 +60,7 @@ var placeholders = map[string]string{
 	"user": "USER[:GROUP]", "secret": "ID=FILE", "memory": "SIZE", "network": "MODE", "ready-url": "URL",
 	"warmup": "PROGRAM", "warmup-path": "PATH", "agent": "JAR", "on-restore-error": "POLICY",
 	"on-env-change": "POLICY", "on-limits-change": "POLICY", "restore-signal": "SIGNAL", "output": "REF",
-	"push": "REF", "compression": "ALGO", "runtime": "NAME", "criu-bundle": "DIR", "launcher": "FILE",
+	"push": "REF", "compression": "ALGO", "warmup-requests-file": "FILE", "cpu-baseline": "LEVEL", "runtime": "NAME", "criu-bundle": "DIR", "launcher": "FILE",
 	"cache-dir": "DIR",
 }
 
@@ -121,7 +121,7 @@ func defaultText(f cli.Flag) string {
 // be refused, in one line.
 func categorizedHelp(c *cli.Command, categories []string, hidden string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: crac-build %s [options] %s\n\n", c.Name, c.ArgsUsage)
+	fmt.Fprintf(&b, "Usage: crac-build %s [options] %s\n", c.Name, c.ArgsUsage)
 	b.WriteString(strings.ToUpper(c.Usage[:1]) + c.Usage[1:] + ".\n")
 	if c.Description != "" {
 		b.WriteString("\n" + strings.TrimSpace(c.Description) + "\n")

@@ -13,6 +13,7 @@ import (
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/inspect"
 	"github.com/crac-build/crac-build/internal/registry"
+	"github.com/crac-build/crac-build/internal/warmup"
 )
 
 func inspectCommand() *cli.Command {
@@ -96,6 +97,9 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 				s += fmt.Sprintf(", %d requests (%d errors), first %.1f ms, last %.1f ms", wu.Requests, wu.Errors, wu.FirstMs, wu.LastMs)
 			}
 			fmt.Fprintf(tw, "warmup\t%s\n", s)
+			for _, e := range wu.Endpoints {
+				fmt.Fprintf(tw, "\t  %s\n", warmup.Endpoint{Key: e.Endpoint, Status: e.Status, Errors: e.Errors})
+			}
 		}
 		if m := info.Metadata; m != nil {
 			printCoordination(tw, m.Coordination)

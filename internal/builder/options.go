@@ -82,6 +82,13 @@ type Options struct {
 	// WarmupRequests GET requests to WarmupPath (default /) follow the script.
 	WarmupRequests int
 	WarmupPath     string
+	// WarmupRequestsFile lists the requests of the warmup instead
+	// (warmup.ParseRequests: METHOD PATH [BODY], headers indented below),
+	// sent in order, round after round, WarmupRequests in all (default:
+	// 100 rounds). WarmupMaxErrors is the share of them (0 to 1) that may
+	// fail (no answer, status >= 400) before the build fails.
+	WarmupRequestsFile string
+	WarmupMaxErrors    float64
 	// NoGC skips the GC and native heap trim before the dump.
 	NoGC bool
 	// CPUs and MemoryBytes limit the sandbox as the target deployment

@@ -48,6 +48,17 @@ func (o *Options) warmupDefaults() error {
 	if o.WarmupRequests > 0 && o.Port == 0 {
 		return fmt.Errorf("--warmup-requests needs --port")
 	}
+	if o.WarmupRequestsFile != "" {
+		if o.Port == 0 {
+			return fmt.Errorf("--warmup-requests-file needs --port")
+		}
+		if _, err := warmup.ReadRequests(o.WarmupRequestsFile); err != nil {
+			return err
+		}
+		if o.WarmupMaxErrors < 0 || o.WarmupMaxErrors > 1 {
+			return fmt.Errorf("--warmup-max-errors %g: want a share between 0 and 1 (0.05 is 5%%)", o.WarmupMaxErrors)
+		}
+	}
 	if o.WarmupScript != "" {
 		abs, err := filepath.Abs(o.WarmupScript)
 		if err != nil {
@@ -282,7 +293,29 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 			return nil, out.failed("warmup", err)
 		}
 	}
-	if w.WarmupRequests > 0 && req.asked() == nil {
+	if w.WarmupRequestsFile != "" && req.asked() == nil {
+		reqs, err := warmup.ReadRequests(w.WarmupRequestsFile)
+		if err != nil {
+			return nil, out.failed("warmup", err)
+		}
+		n := w.WarmupRequests
+		if n == 0 {
+			n = 100 * len(reqs)
+		}
+		base := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port))
+		r.logf("sending %d warmup requests from %s (%d endpoints)", n, filepath.Base(w.WarmupRequestsFile), len(reqs))
+		s, err := warmup.List(req.ctx, client, base, reqs, n, w.WarmupMaxErrors)
+		for _, e := range s.Endpoints {
+			r.logf("  %s", e)
+			res.warmup.Endpoints = append(res.warmup.Endpoints, contract.WarmupEndpoint{Endpoint: e.Key, Status: e.Status, Errors: e.Errors})
+		}
+		if err != nil && req.asked() == nil {
+			return nil, out.failed("warmup", err)
+		}
+		res.warmup.Requests, res.warmup.Errors = s.Requests, s.Errors
+		res.warmup.FirstMs = float64(s.First.Microseconds()) / 1000
+		res.warmup.LastMs = float64(s.Last.Microseconds()) / 1000
+	} else if w.WarmupRequests > 0 && req.asked() == nil {
 		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)) + w.WarmupPath
 		r.logf("sending %d warmup requests to %s", w.WarmupRequests, u)
 		s, err := warmup.HTTP(req.ctx, client, u, w.WarmupRequests)

@@ -185,6 +185,19 @@ type Warmup struct {
 	Script       string  `json:"script,omitempty"`
 	FirstMs      float64 `json:"firstRequestMs,omitempty"`
 	LastMs       float64 `json:"lastRequestMs,omitempty"`
+	// Endpoints count each endpoint's answers of a requests-file warmup
+	// (--warmup-requests-file), in the file's order.
+	Endpoints []WarmupEndpoint `json:"endpoints,omitempty"`
+}
+
+// WarmupEndpoint is what one endpoint answered during the warmup.
+type WarmupEndpoint struct {
+	// Endpoint is "METHOD PATH".
+	Endpoint string `json:"endpoint"`
+	// Status counts the answers by HTTP status (0: no answer).
+	Status map[int]int `json:"status"`
+	// Errors are the requests with no answer or a status >= 400.
+	Errors int `json:"errors"`
 }
 
 // Metadata is the file at MetadataPath.
