@@ -91,9 +91,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var levelEnv []string
+	cold, levelEnv := level.Apply(cold)
 	if level != nil {
-		cold, levelEnv = level.Apply(cold)
 		o.Logf("limiting the JVM and glibc to %s", level.Name)
 	}
 

@@ -105,9 +105,7 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 		return nil, err
 	}
 	var levelEnv []string
-	if level != nil {
-		o.Cmd, levelEnv = level.Apply(o.Cmd)
-	}
+	o.Cmd, levelEnv = level.Apply(o.Cmd)
 	jflags := checkpointFlags(o.Cmd, env)
 	args, runEnv := o.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
 	runEnv = cpubaseline.AppendEnv(runEnv, levelEnv)

@@ -67,12 +67,9 @@ func (b *Breakdown) Complete(started time.Time, firstAnswer time.Duration) {
 // String is the breakdown on one line, for logs.
 func (b Breakdown) String() string {
 	mib := func(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) }
-	prefix := ""
+	prefix, suffix := "", ""
 	if b.RuntimeMs > 0 {
 		prefix = fmt.Sprintf("container runtime %.0f ms, ", b.RuntimeMs)
-	}
-	suffix := ""
-	if b.RuntimeMs > 0 {
 		suffix = fmt.Sprintf("; first answer %.0f ms after criu", b.AfterMs)
 	}
 	return prefix + fmt.Sprintf("checks %.0f ms, criu exec %.0f ms, start-up and kernel probing %.0f ms, process tree %.0f ms, mappings %.0f ms, pages %.0f ms (%s MiB mapped, %s MiB read), threads and resume %.0f ms (checks beside the restore %.0f ms), afterRestore %.0f ms",

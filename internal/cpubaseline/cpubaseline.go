@@ -176,24 +176,18 @@ func (l *Level) Needed(buildFeatures []string) []string {
 // Missing lists the level's features a CPU (its /proc/cpuinfo flags)
 // lacks: a build on such a CPU cannot make an image for the level.
 func (l *Level) Missing(have []string) []string {
-	set := map[string]bool{}
-	for _, h := range have {
-		set[h] = true
-	}
-	var miss []string
-	for _, f := range l.Features {
-		if !set[f] {
-			miss = append(miss, f)
-		}
-	}
-	return miss
+	return host.MissingFeatures(l.Features, have)
 }
 
 // Apply returns the command of an application limited to the level (the
 // JVM flags right after a direct `java`) and the KEY=VALUE additions to its
 // environment: the glibc tunable, and the JVM flags in JAVA_TOOL_OPTIONS for
 // a command that is not java itself. AppendEnv adds them to an environment.
+// No level (native) leaves the command as it is and adds nothing.
 func (l *Level) Apply(cmd []string) ([]string, []string) {
+	if l == nil {
+		return cmd, nil
+	}
 	add := []string{"GLIBC_TUNABLES=glibc.cpu.hwcaps=" + l.GlibcHwcaps}
 	if len(cmd) > 0 && (cmd[0] == "java" || strings.HasSuffix(cmd[0], "/java")) {
 		cmd = append(append([]string{cmd[0]}, l.JVMFlags...), cmd[1:]...)

@@ -163,7 +163,7 @@ func List(ctx context.Context, c *http.Client, base string, reqs []Request, n in
 		s.Requests++
 		ep.Status[status]++
 		if err == nil && status >= 400 {
-			err = fmt.Errorf("%s answered %d", r.Key(), status)
+			err = fmt.Errorf("%s answered %d %s", r.Key(), status, http.StatusText(status))
 		}
 		if err != nil {
 			s.Errors++

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -80,44 +81,19 @@ type Stats struct {
 	LastError string
 }
 
-// HTTP sends n GET requests to url, one after the other, and measures them.
-// A response with status >= 400 counts as an error.
-func HTTP(ctx context.Context, c *http.Client, url string, n int) (Stats, error) {
-	var s Stats
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return s, fmt.Errorf("warmup URL %q: %w", url, err)
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode >= 400 {
-				err = fmt.Errorf("%s answered %s", url, resp.Status)
-			}
-		}
-		d := time.Since(t0)
-		if i == 0 {
-			s.First = d
-		}
-		s.Last = d
-		s.Requests++
-		if err != nil {
-			s.Errors++
-			s.LastError = err.Error()
-		}
-		if ctx.Err() != nil {
-			return s, ctx.Err()
-		}
+// HTTP sends n GET requests to url, one after the other, and measures them
+// (List with that one request). A response with status >= 400 counts as an
+// error; the warmup fails only when every request failed.
+func HTTP(ctx context.Context, c *http.Client, rawURL string, n int) (Stats, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return Stats{}, fmt.Errorf("warmup URL %q: not an absolute URL (%v)", rawURL, err)
 	}
-	s.Duration = time.Since(start)
-	if s.Requests > 0 && s.Errors == s.Requests {
-		return s, fmt.Errorf("every warmup request failed: %s", s.LastError)
+	s, err := List(ctx, c, u.Scheme+"://"+u.Host, []Request{{Method: http.MethodGet, Path: u.RequestURI()}}, n, 1)
+	if err == nil && s.Requests > 0 && s.Errors == s.Requests {
+		err = fmt.Errorf("every warmup request failed: %s", s.LastError)
 	}
-	return s, nil
+	return s.Stats, err
 }
 
 // Script runs a warmup program with CRAC_APP_URL, CRAC_APP_HOST and
