@@ -183,7 +183,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	var cacheFile string
 	if !o.NoClassCache {
 		t0 := time.Now()
-		if cacheRun, cacheFile, err = makeClassCache(ctx, &o, rs, jdk, jdkErr, command, jflags); err != nil {
+		if cacheRun, cacheFile, err = makeClassCache(ctx, &o, rs, jdk, jdkErr, cold, command, jflags); err != nil {
 			return nil, err
 		}
 		if cacheRun != nil {

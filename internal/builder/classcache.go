@@ -83,10 +83,10 @@ func (r *classCacheRun) inImage() string { return path.Join(contract.ClassCacheD
 
 // makeClassCache makes Build's class cache: it returns nil after one line
 // of log when the JDK cannot make one (jdkErr: it is not known), and an
-// error only when the build is cancelled. command turns JVM flags into the
-// application's command and environment (without the agent), jflags are
-// the builder's.
-func makeClassCache(ctx context.Context, o *Options, rs runSpec, jdk int, jdkErr error, command func([]string) ([]string, []string), jflags []string) (*classCacheRun, string, error) {
+// error only when the build is cancelled. cold is the cold command;
+// command turns JVM flags into the application's command and environment
+// (without the agent), jflags are the builder's.
+func makeClassCache(ctx context.Context, o *Options, rs runSpec, jdk int, jdkErr error, cold []string, command func([]string) ([]string, []string), jflags []string) (*classCacheRun, string, error) {
 	none := func(err error) (*classCacheRun, string, error) {
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
@@ -101,6 +101,9 @@ func makeClassCache(ctx context.Context, o *Options, rs runSpec, jdk int, jdkErr
 	kind, err := classCacheKindFor(jdk)
 	if err != nil {
 		return none(err)
+	}
+	if dir := classPathDir(rs.lower, cold); dir != "" {
+		return none(fmt.Errorf("the class path has the directory %s: the JDK archives classes from jars only", dir))
 	}
 	r := &classCacheRun{kind: kind, jdk: jdk, dir: filepath.Join(rs.scratch, "class-cache")}
 	flags := append([]string{}, jflags...)
@@ -303,6 +306,36 @@ func featureOf(v string) (int, error) {
 		return 0, fmt.Errorf("JAVA_VERSION %q: no feature release", v)
 	}
 	return n, nil
+}
+
+// classPathDir is the first directory of a java command's class path
+// (-cp, -classpath, --class-path) in the image made of roots ("": none,
+// or not a java command).
+func classPathDir(roots, cmd []string) string {
+	if len(cmd) == 0 || path.Base(cmd[0]) != "java" {
+		return ""
+	}
+	for i := 1; i+1 < len(cmd); i++ {
+		switch cmd[i] {
+		case "-cp", "-classpath", "--class-path":
+		default:
+			continue
+		}
+		for _, e := range strings.Split(cmd[i+1], ":") {
+			if !strings.HasPrefix(e, "/") {
+				continue // relative to the working directory: left to the JVM
+			}
+			real, err := resolveIn(roots, e)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Stat(lookIn(roots, real)); err == nil && fi.IsDir() {
+				return e
+			}
+		}
+		return ""
+	}
+	return ""
 }
 
 // lookIn is the host path of p in the first of roots that has it ("":

@@ -136,3 +136,22 @@ func TestClassCacheMeta(t *testing.T) {
 		t.Errorf("flags %q", cc.JVMFlags)
 	}
 }
+
+func TestClassPathDir(t *testing.T) {
+	roots := layered(t, map[string]string{"app/classes/Main.class": "x", "app/app.jar": "jar", "app/lib": "->/app/classes"})
+	for _, tc := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"java", "-cp", "/app", "Main"}, "/app"},
+		{[]string{"java", "-Xmx1g", "-classpath", "/app/app.jar:/app/lib", "Main"}, "/app/lib"},
+		{[]string{"java", "--class-path", "/app/app.jar", "Main"}, ""},
+		{[]string{"java", "-jar", "/app/app.jar"}, ""},
+		{[]string{"java", "-cp", "classes", "Main"}, ""},
+		{[]string{"/app/start.sh", "-cp", "/app"}, ""},
+	} {
+		if got := classPathDir(roots, tc.cmd); got != tc.want {
+			t.Errorf("classPathDir(%q) = %q, want %q", tc.cmd, got, tc.want)
+		}
+	}
+}
