@@ -110,19 +110,21 @@ demo: deps hello-image
 	bash scripts/demo.sh $(HELLO_IMAGE)
 
 # The benchmark: warm images of examples/hello and of Debian's Tomcat 10
-# (examples webapp), each row started BENCH_ROUNDS times, interleaved.
-# Writes $(BENCH_DIR)/results.json, results.md (the docs' table) and report.html; the last line is
+# (examples webapp; on JDK 17, and on JDK 25 without and with the class
+# cache), each row started BENCH_ROUNDS times, interleaved.
+# Writes $(BENCH_DIR)/results.json, results.md (the docs' table) and report.html; the last lines are
+# "tomcat jdk25: cold A ms, cold with cache B ms, restored C ms, restored with cache D ms" and
 # "tomcat: cold N ms -> warm M ms (Rx)". Drops the page cache for a few rows
 # (BENCH_FLAGS=-no-drop-caches skips them). Not part of `make test`: long.
 BENCH_DIR ?= build/bench
 BENCH_ROUNDS ?= 5
 BENCH_FLAGS ?=
 .PHONY: bench bench-png
-bench: deps all criu base base-tomcat hello
+bench: deps all criu base base-tomcat base-tomcat-jre25 hello
 	@mkdir -p $(BENCH_DIR)
 	CRIU_LEAN=0 bash scripts/criu-bundle.sh build/criu-full
 	set -o pipefail; $(GO) run ./internal/tools/bench -out $(BENCH_DIR) -rounds $(BENCH_ROUNDS) \
-	  -hello-base $(BASE_IMAGE) -tomcat-base $(TOMCAT_BASE_IMAGE) -hello-jar $(HELLO_JAR) \
+	  -hello-base $(BASE_IMAGE) -tomcat-base $(TOMCAT_BASE_IMAGE) -tomcat25-base $(TOMCAT25_BASE_IMAGE) -hello-jar $(HELLO_JAR) \
 	  -criu-bundle $(CRIU_BUNDLE_DIR) -criu-bundle-full build/criu-full \
 	  -launcher bin/crac-launch $(BENCH_FLAGS) | tee $(BENCH_DIR)/bench.txt
 

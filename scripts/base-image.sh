@@ -13,10 +13,14 @@
 #             with its examples webapp (tomcat10-examples, served at
 #             /examples/ on port 8080); CMD catalina.sh run, the way Debian's
 #             systemd unit starts it
+#   tomcat10-jre25
+#             the same Tomcat 10 from Debian 13 trixie on OpenJDK 25
+#             (JAVA_HOME in the image's environment: catalina.sh runs it)
 #
 #   scripts/base-image.sh build/base jre17
 #   scripts/base-image.sh build/base jre21
 #   scripts/base-image.sh build/base-tomcat10 tomcat10
+#   scripts/base-image.sh build/base-tomcat10 tomcat10-jre25
 #
 # Caching (under build/cache/ of the repository):
 #   base-TAG.rootfs.tar       rootfs tarball written by mmdebstrap
@@ -37,7 +41,8 @@
 #   BASE_ARCH          dpkg architecture (default: the host's; amd64 and arm64
 #                      map 1:1 to OCI names; foreign ones need qemu binfmt)
 #   BASE_FORCE=1       rebuild even if the cache is valid
-#   BASE_FLAVOR        jre17, jre21, jre25 or tomcat10 (default: TAG)
+#   BASE_FLAVOR        jre17, jre21, jre25, tomcat10 or tomcat10-jre25
+#                      (default: TAG)
 #   BASE_CACHE         cache directory (default: build/cache of the repository)
 #
 # Needs: mmdebstrap (as root it uses chroot; otherwise unshare), go, flock,
@@ -69,8 +74,9 @@ jre17 | jre21 | jre25)
 	IMAGE_ENV=()
 	IMAGE_CMD='["java","-version"]'
 	;;
-tomcat10)
+tomcat10 | tomcat10-jre25)
 	JDK=17 SUITE=bookworm
+	[[ $BASE_FLAVOR == tomcat10-jre25 ]] && JDK=25 SUITE=trixie
 	# tomcat10 depends on "systemd | systemd-sysusers" (its postinst
 	# creates the tomcat user with systemd-sysusers): the standalone
 	# sysusers/tmpfiles packages satisfy that without systemd itself.
@@ -81,7 +87,7 @@ tomcat10)
 		CATALINA_TMPDIR=/tmp JAVA_OPTS=-Djava.awt.headless=true)
 	IMAGE_CMD='["/usr/share/tomcat10/bin/catalina.sh","run"]'
 	;;
-*) die "unknown flavor $BASE_FLAVOR (want jre17, jre21, jre25 or tomcat10; set BASE_FLAVOR)" ;;
+*) die "unknown flavor $BASE_FLAVOR (want jre17, jre21, jre25, tomcat10 or tomcat10-jre25; set BASE_FLAVOR)" ;;
 esac
 VARIANT=minbase
 # Fixed default so that two runs against the same mirror state give the same
@@ -148,7 +154,7 @@ customize() {
 	chroot "$root" keytool -list -cacerts -storepass changeit >/dev/null ||
 		die "customize: normalised cacerts does not load"
 
-	if [[ ${BASE_FLAVOR:-} == tomcat10 ]]; then
+	if [[ ${BASE_FLAVOR:-} == tomcat10* ]]; then
 		local f
 		for f in /usr/share/tomcat10/bin/catalina.sh /etc/tomcat10/server.xml \
 			/etc/tomcat10/Catalina/localhost/examples.xml \

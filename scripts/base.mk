@@ -7,6 +7,8 @@
 #   make base-jre25    ->  oci-layout:build/base:jre25 (trixie)
 #   make bases         ->  the three JREs (the support matrix's)
 #   make base-tomcat   ->  oci-layout:build/base-tomcat10:tomcat10 (bookworm)
+#   make base-tomcat-jre25 -> oci-layout:build/base-tomcat10:tomcat10-jre25
+#                         (trixie, OpenJDK 25; the benchmark's Tomcat on JDK 25)
 #
 # Included by the main Makefile. scripts/base-image.sh caches the rootfs and
 # the image under build/cache (BASE_CACHE) and returns quickly when its inputs
@@ -20,8 +22,9 @@ BASE_IMAGE := oci-layout:$(BASE_LAYOUT):$(BASE_TAG)
 
 TOMCAT_BASE_LAYOUT ?= build/base-tomcat10
 TOMCAT_BASE_IMAGE := oci-layout:$(TOMCAT_BASE_LAYOUT):tomcat10
+TOMCAT25_BASE_IMAGE := oci-layout:$(TOMCAT_BASE_LAYOUT):tomcat10-jre25
 
-.PHONY: base base-tomcat
+.PHONY: base base-tomcat base-tomcat-jre25
 base:
 	bash scripts/base-image.sh $(BASE_LAYOUT) $(BASE_TAG)
 
@@ -35,3 +38,6 @@ $(addprefix base-,$(BASE_JDKS)):
 
 base-tomcat:
 	bash scripts/base-image.sh $(TOMCAT_BASE_LAYOUT) tomcat10
+
+base-tomcat-jre25:
+	bash scripts/base-image.sh $(TOMCAT_BASE_LAYOUT) tomcat10-jre25

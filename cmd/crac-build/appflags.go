@@ -114,6 +114,8 @@ func imageFlags(cmd string) []cli.Flag {
 	)
 	if build {
 		out = append(out,
+			// Not in the help (a screen): docs/building.md and docs/class-cache.md.
+			&cli.BoolFlag{Name: "no-class-cache", Category: catCheckpoint, Hidden: true, Usage: "no JDK class cache (AppCDS archive, AOT cache) from a training run"},
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Usage: "write the image: oci-layout:DIR:TAG, docker-archive:FILE:REPO:TAG"},
 			&cli.StringSliceFlag{Name: "push", Category: catOutput, Usage: "push the image to a registry (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Category: catOutput, Usage: "allow plain-HTTP registries (the base's and --push's)"},
@@ -171,6 +173,7 @@ func imageOptions(c *cli.Context) (builder.Options, error) {
 		WarmupRequestsFile: c.String("warmup-requests-file"),
 		WarmupMaxErrors:    warmupMaxErrors,
 		NoGC:               c.Bool("no-gc"),
+		NoClassCache:       c.Bool("no-class-cache"),
 		Settle:             c.Duration("settle"),
 	}
 	// The OCI runtime and the cache of unpacked bases are the sandbox's:

@@ -88,6 +88,7 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			fmt.Fprintf(tw, "process\tPID %d, %d threads, RSS %s\n", m.Process.PID, m.Process.Threads, humanBytes(m.Process.RSSKiB*1024))
 		}
 		writeJVM(tw, info)
+		fmt.Fprintf(tw, "class cache\t%s\n", classCacheLine(info.ClassCache))
 		if wu := info.Warmup; wu != nil {
 			s := fmt.Sprintf("ready after %d ms; warmup %d ms", wu.ReadyAfterMs, wu.DurationMs)
 			if wu.Script != "" {
@@ -206,4 +207,17 @@ func pagesLine(m *contract.Metadata) string {
 	default:
 		return "read: " + m.Pages.Reason
 	}
+}
+
+// classCacheLine says whether the image carries the JDK's class cache,
+// which, for which JDK and how big.
+func classCacheLine(cc *contract.ClassCache) string {
+	if cc == nil {
+		return "none"
+	}
+	kind := "dynamic AppCDS archive"
+	if cc.Kind == contract.ClassCacheAOT {
+		kind = "AOT cache with profiles"
+	}
+	return fmt.Sprintf("%s of JDK %d, %s, %s (the checkpointed JVM maps it; cold starts use it)", kind, cc.JDK, humanBytes(cc.Size), cc.Path)
 }

@@ -144,6 +144,7 @@ func TestImageOptions(t *testing.T) {
 		"--insecure",
 		"--platform", "linux/amd64",
 		"--compression", "gzip",
+		"--no-class-cache",
 		"--cmd", "java -Xmx1g -jar /app/app.jar",
 	), sharedArgs(f)...)
 	buildWant := sharedWant(f)
@@ -152,6 +153,7 @@ func TestImageOptions(t *testing.T) {
 	buildWant.Outputs = []string{"oci-layout:/out:warm", "docker-archive:/out.tar:app:warm"}
 	buildWant.Push = []string{"127.0.0.1:5000/app:warm"}
 	buildWant.Insecure = true
+	buildWant.NoClassCache = true
 	buildWant.Platform = &v1.Platform{OS: "linux", Architecture: "amd64"}
 	buildWant.Compression, buildWant.ArchiveCompression = layers.Gzip, layers.Gzip
 	buildWant.Runtime, buildWant.CacheDir = "runc-test", "/cache"

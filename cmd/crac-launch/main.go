@@ -83,7 +83,11 @@ func launch(start time.Time) int {
 		fmt.Fprintf(os.Stderr, "crac-launch: %v\n", err)
 	}
 	fmt.Fprintf(os.Stderr, "crac-launch: cold start: %s\n", oneLine(plan.Reason.Error()))
-	err := launcher.ExecCold(plan, launcher.ColdEnv(plan, env))
+	env = launcher.ColdEnv(plan, env)
+	if plan.ColdNote != "" {
+		fmt.Fprintf(os.Stderr, "crac-launch: %s\n", oneLine(plan.ColdNote))
+	}
+	err := launcher.ExecCold(plan, env)
 	fmt.Fprintf(os.Stderr, "crac-launch: %s\n", oneLine(err.Error()))
 	return 127
 }

@@ -111,6 +111,9 @@ type Variant struct {
 	// CPUBaseline, if set, builds this row's image at a CPU level
 	// (builder.Options.CPUBaseline), e.g. "native" against the default.
 	CPUBaseline string `json:"cpuBaseline,omitempty"`
+	// ClassCache builds this row's image with the JDK's class cache when
+	// the app's build has none (builder.Options.NoClassCache).
+	ClassCache bool `json:"classCache,omitempty"`
 }
 
 // freshRequests follow each start's series, on a new connection each: the
@@ -123,8 +126,15 @@ const DefaultVariant = "restored"
 // ColdVariant names the reference row of cold starts.
 const ColdVariant = "cold"
 
+// The rows of an app built without the class cache that measure it
+// (CacheLine): cold and restored starts of an image with it.
+const (
+	ColdCacheVariant     = "cold with class cache"
+	RestoredCacheVariant = "restored with class cache"
+)
+
 func (v Variant) buildKey() string {
-	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s\x01%s", v.NoGC, v.Settle, v.Adds, v.CriuBundle, v.CPUBaseline)
+	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s\x01%s\x01%v", v.NoGC, v.Settle, v.Adds, v.CriuBundle, v.CPUBaseline, v.ClassCache)
 }
 
 // Results of a run (results.json).
@@ -211,6 +221,9 @@ type Split struct {
 	Write    int64 `json:"write"`
 	Other    int64 `json:"other"`
 	Total    int64 `json:"total"`
+
+	// ClassCache is the class cache's training run (0: none).
+	ClassCache int64 `json:"classCache,omitempty"`
 }
 
 // Row is one variant's starts and their medians.
@@ -590,6 +603,9 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 	if v.CPUBaseline != "" {
 		o.CPUBaseline = v.CPUBaseline
 	}
+	if v.ClassCache {
+		o.NoClassCache = false
+	}
 	o.AppOutput = cfg.AppOutput
 	o.Logf = func(f string, a ...any) { cfg.Logf(name+": "+f, a...) }
 	t0 := time.Now()
@@ -631,8 +647,10 @@ func split(t map[string]int64, total int64) Split {
 		Compress: t["compress"],
 		Write:    t["write"],
 		Total:    total,
+		// The training run's own start and warmup are in it.
+		ClassCache: t["classcache"],
 	}
-	s.Other = total - s.AppStart - s.Warmup - s.PreDump - s.Dump - s.Compress - s.Write
+	s.Other = total - s.AppStart - s.Warmup - s.PreDump - s.Dump - s.Compress - s.Write - s.ClassCache
 	if s.Other < 0 {
 		s.Other = 0
 	}

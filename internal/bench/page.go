@@ -150,11 +150,22 @@ func appSections(a *AppResult, set Settings) []report.Section {
 		s := report.Section{Heading: a.Name + ": images and build time"}
 		t := report.Table{Caption: "Checkpoint and image size", Wrap: map[int]bool{1: true}, Header: []string{"image", "rows", "CRIU images", "layer raw", "zstd", "gzip", "image total", "of which base", "threads"}}
 		bt := report.Table{Caption: "Build time", Header: []string{"image", "total", "app start", "warmup", "pre-dump", "dump", "compression", "write", "other"}}
+		training := false
+		for _, b := range a.Builds {
+			training = training || b.Split.ClassCache > 0
+		}
+		if training {
+			bt.Header = append(bt.Header, "class cache training")
+		}
 		for _, b := range a.Builds {
 			sp := b.Split
 			t.Rows = append(t.Rows, []string{b.Name, strings.Join(b.Variants, ", "), mib(b.CriuImagesBytes), mib(b.LayerRawBytes),
 				mib(b.ZstdBytes), mib(b.GzipBytes), mib(b.ImageBytes), mib(b.BaseBytes), fmt.Sprint(b.Threads)})
-			bt.Rows = append(bt.Rows, []string{b.Name, sec(sp.Total), sec(sp.AppStart), sec(sp.Warmup), sec(sp.PreDump), sec(sp.Dump), sec(sp.Compress), sec(sp.Write), sec(sp.Other)})
+			row := []string{b.Name, sec(sp.Total), sec(sp.AppStart), sec(sp.Warmup), sec(sp.PreDump), sec(sp.Dump), sec(sp.Compress), sec(sp.Write), sec(sp.Other)}
+			if training {
+				row = append(row, sec(sp.ClassCache))
+			}
+			bt.Rows = append(bt.Rows, row)
 		}
 		s.Tables = append(s.Tables, t, bt)
 		var bars []report.Bar

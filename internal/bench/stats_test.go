@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -119,5 +120,29 @@ func TestPairedRatio(t *testing.T) {
 	// No common rounds: ratio of medians.
 	if got := PairedRatio([]Start{{Round: 9, ReadyMs: 300}}, b); got != 3 {
 		t.Errorf("PairedRatio without pairs = %v, want 3", got)
+	}
+}
+
+func TestCacheLine(t *testing.T) {
+	row := func(name string, cold bool, ready ...float64) Row {
+		r := Row{Variant: Variant{Name: name, Cold: cold, ClassCache: strings.Contains(name, "class cache")}}
+		for i, ms := range ready {
+			r.Starts = append(r.Starts, Start{Round: i + 1, ReadyMs: ms})
+		}
+		return r
+	}
+	a := &AppResult{Name: "tomcat-jdk25", Rows: []Row{
+		row(ColdVariant, true, 3100, 3000),
+		row(ColdCacheVariant, true, 1900, 2100),
+		row(DefaultVariant, false, 250, 260),
+		row(RestoredCacheVariant, false, 240, 230),
+	}}
+	finish(a, 0)
+	if got, want := CacheLine(a, "tomcat jdk25"), "tomcat jdk25: cold 3050 ms, cold with cache 2000 ms, restored 255 ms, restored with cache 235 ms"; got != want {
+		t.Errorf("CacheLine = %q, want %q", got, want)
+	}
+	a.Rows = a.Rows[:3]
+	if got := CacheLine(a, "tomcat jdk25"); got != "" {
+		t.Errorf("CacheLine without the restored-with-cache row = %q, want none", got)
 	}
 }

@@ -48,8 +48,12 @@ func AppTable(a *AppResult, set Settings) string {
 		fmt.Fprintf(&b, "  checkpoint: CRIU images %s; layer %s raw, %s zstd, %s gzip; image total %s (base %s); %d threads\n",
 			mib(bd.CriuImagesBytes), mib(bd.LayerRawBytes), mib(bd.ZstdBytes), mib(bd.GzipBytes), mib(bd.ImageBytes), mib(bd.BaseBytes), bd.Threads)
 		s := bd.Split
-		fmt.Fprintf(&b, "  build %s = app start %s + warmup %s + pre-dump %s + dump %s + compression %s + write %s + other %s\n",
-			sec(s.Total), sec(s.AppStart), sec(s.Warmup), sec(s.PreDump), sec(s.Dump), sec(s.Compress), sec(s.Write), sec(s.Other))
+		cache := ""
+		if s.ClassCache > 0 {
+			cache = " + class cache training " + sec(s.ClassCache)
+		}
+		fmt.Fprintf(&b, "  build %s = app start %s + warmup %s + pre-dump %s + dump %s + compression %s + write %s%s + other %s\n",
+			sec(s.Total), sec(s.AppStart), sec(s.Warmup), sec(s.PreDump), sec(s.Dump), sec(s.Compress), sec(s.Write), cache, sec(s.Other))
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "row\tfirst response\tvs default*\tlauncher\treq 1\treq 2-10\tsteady\tsteady new conn\tCRIU images\tzstd\tstarts\t\n")
@@ -157,6 +161,22 @@ func ReplicaTable(a *AppResult) string {
 // "tomcat: cold 3144 ms -> warm 168 ms (18.7x)".
 func Headline(a *AppResult) string {
 	return fmt.Sprintf("%s: cold %.0f ms -> warm %.0f ms (%.1fx)", a.Name, a.ColdMs, a.WarmMs, a.Ratio)
+}
+
+// CacheLine compares an app's starts without and with the JDK's class
+// cache, e.g. "tomcat jdk25: cold 3100 ms, cold with cache 1900 ms,
+// restored 250 ms, restored with cache 240 ms" ("" if a row has no
+// successful start). label names the app.
+func CacheLine(a *AppResult, label string) string {
+	var ms []any
+	for _, n := range []string{ColdVariant, ColdCacheVariant, DefaultVariant, RestoredCacheVariant} {
+		r := a.row(n)
+		if r == nil {
+			return ""
+		}
+		ms = append(ms, r.ReadyMs)
+	}
+	return fmt.Sprintf(label+": cold %.0f ms, cold with cache %.0f ms, restored %.0f ms, restored with cache %.0f ms", ms...)
 }
 
 // row finds the row of that name with the page cache kept and at least

@@ -120,15 +120,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	step("unpack", t0)
 
 	t0 = time.Now()
-	appTar := layers.NewTar()
-	for _, a := range o.Adds {
-		if err := appTar.AddHost(a.Src, a.Dest); err != nil {
-			return nil, err
-		}
-	}
-	appLayer, err := layers.Write(appTar, blobs, layers.WriteOptions{Compression: o.Compression, Progress: o.Progress, Name: "application layer"})
+	// The application layer is written after the checkpointed run: the
+	// class cache joins it.
+	appTar, err := appLayerTar(o.Adds)
 	if err != nil {
-		return nil, fmt.Errorf("writing application layer: %w", err)
+		return nil, err
 	}
 	rtTar, err := RuntimeTar(o.Launcher, o.CriuBundle, o.Agent)
 	if err != nil {
@@ -139,13 +135,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("writing runtime layer: %w", err)
 	}
 	appFS, rtFS := filepath.Join(scratch, "app"), filepath.Join(scratch, "runtime")
-	for l, dir := range map[*layers.Layer]string{appLayer: appFS, rtLayer: rtFS} {
+	for _, dir := range []string{appFS, rtFS} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := layers.ExtractLayer(l, dir); err != nil {
-			return nil, fmt.Errorf("unpacking layer: %w", err)
-		}
+	}
+	if err := extractTar(appTar, appFS); err != nil {
+		return nil, fmt.Errorf("unpacking the application's files: %w", err)
+	}
+	if err := layers.ExtractLayer(rtLayer, rtFS); err != nil {
+		return nil, fmt.Errorf("unpacking layer: %w", err)
 	}
 	step("layers", t0)
 
@@ -170,22 +169,54 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		defer staged.Close()
 		mounts = append(mounts, secretsMount(staged.Dir))
 	}
+	lower := []string{rtFS, appFS, baseFS}
+	command := func(flags []string) ([]string, []string) {
+		return withJVMFlags(cold, flags), withHome(cpubaseline.AppendEnv(jvmEnv(cold, env, flags), levelEnv), user)
+	}
 	jflags := checkpointFlags(cold, env)
-	args, runEnv := o.withAgent(withJVMFlags(cold, jflags), jvmEnv(cold, env, jflags))
-	runEnv = cpubaseline.AppendEnv(runEnv, levelEnv)
-	run, err := runAndDump(ctx, &o, runSpec{
-		lower:   []string{rtFS, appFS, baseFS},
-		args:    args,
-		env:     withHome(runEnv, user),
-		user:    user,
-		cwd:     workDir,
-		images:  images,
-		scratch: scratch,
-		mounts:  mounts,
-	}, timings)
+	jdk, jdkErr := jdkFeature(lower, cold, env)
+	if jdkErr == nil && jdk >= 14 {
+		jflags = append(jflags, mapAtBaseFlags...)
+	}
+	rs := runSpec{lower: lower, user: user, cwd: workDir, images: images, scratch: scratch, mounts: mounts}
+	var cacheRun *classCacheRun
+	var cacheFile string
+	if !o.NoClassCache {
+		t0 := time.Now()
+		if cacheRun, cacheFile, err = makeClassCache(ctx, &o, rs, jdk, jdkErr, cold, command, jflags); err != nil {
+			return nil, err
+		}
+		if cacheRun != nil {
+			if err := withClassCache(appTar, cacheFile, cacheRun.inImage(), appFS); err != nil {
+				return nil, err
+			}
+			jflags = append(jflags, cacheRun.kind.use+cacheRun.inImage())
+		}
+		step("classcache", t0)
+	}
+	args, runEnv := command(jflags)
+	rs.args, rs.env = o.withAgent(args, runEnv)
+	run, err := runAndDump(ctx, &o, rs, timings)
 	if err != nil {
 		return nil, err
 	}
+	var classCache *contract.ClassCache
+	if cacheRun != nil {
+		if classCache, err = classCacheMeta(cacheRun, cacheFile, run.report.OpenFiles); err != nil {
+			o.Logf("class cache: none, the image goes without one: %v", err)
+			if appTar, err = appLayerTar(o.Adds); err != nil {
+				return nil, err
+			}
+		} else {
+			o.Logf("class cache: %s of JDK %d, %s, in the application layer", classCache.Kind, classCache.JDK, contract.HumanBytes(classCache.Size))
+		}
+	}
+	t0 = time.Now()
+	appLayer, err := layers.Write(appTar, blobs, layers.WriteOptions{Compression: o.Compression, Progress: o.Progress, Name: "application layer"})
+	if err != nil {
+		return nil, fmt.Errorf("writing application layer: %w", err)
+	}
+	timings["layers"] += time.Since(t0).Milliseconds()
 
 	t0 = time.Now()
 	var values *secrets.Values
@@ -205,6 +236,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	meta.OnLimitsChange = o.OnLimitsChange
 	meta.OnEnvChange = o.OnEnvChange
 	meta.CPUBaseline = baselineMeta(level, levelEnv, meta.Host.CPUFeatures)
+	meta.ClassCache = classCache
 	if user != nil {
 		meta.User = user
 		meta.RequiredCaps = unique(append(meta.RequiredCaps, userRestoreCaps...))
@@ -261,6 +293,17 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	res.Checkpoint.RawBytes = ckLayer.RawSize()
 	res.Checkpoint.CompressedBytes, _ = ckLayer.Size()
 	return res, nil
+}
+
+// appLayerTar is the application layer's tar: the --add files.
+func appLayerTar(adds []Add) (*layers.Tar, error) {
+	t := layers.NewTar()
+	for _, a := range adds {
+		if err := t.AddHost(a.Src, a.Dest); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // RuntimeTar is the runtime layer: the launcher, the CRIU bundle and the
@@ -365,32 +408,11 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	defer out.Close()
-	initArgs := []string{contract.LauncherPath, "--crac-mode=init"}
-	if o.CombinedOutput {
-		// runc hands the container pipes of its own, one per stream: the
-		// sandbox's init joins them for the application.
-		initArgs = append(initArgs, "--combined-output")
-	}
-	initArgs = append(initArgs, userArgs(rs.user)...)
-
 	o.Logf("starting %s in the sandbox", strings.Join(rs.args, " "))
-	c, err := sandbox.Start(ctx, sandbox.Config{
-		Runtime: o.Runtime,
-		Dir:     filepath.Join(rs.scratch, "sandbox"),
-		Lower:   rs.lower,
-		Args:    append(append(initArgs, "--"), rs.args...),
-		Env:     rs.env,
-		Cwd:     rs.cwd,
-		Mounts: append([]specs.Mount{{
-			Destination: contract.ImagesDir, Type: "bind", Source: rs.images,
-			Options: []string{"rbind", "rw"},
-		}}, rs.mounts...),
-		Stdout: out.stdout.w, Stderr: out.stderr.w,
-		Network: o.Network,
-		Uptime:  sandboxUptime(),
-
-		CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
-	})
+	c, err := startSandbox(ctx, o, rs, "sandbox", []specs.Mount{{
+		Destination: contract.ImagesDir, Type: "bind", Source: rs.images,
+		Options: []string{"rbind", "rw"},
+	}}, out)
 	if err != nil {
 		return nil, err
 	}
@@ -399,8 +421,6 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 			err = derr
 		}
 	}()
-	// The pipes' write ends now live in the container.
-	out.closeWrite()
 
 	wr, err := warmAndDump(ctx, sandboxApp{c, rs.user != nil}, warmRun{
 		o: o, coord: o.coord(), flags: dumpFlags(dumpWorkDir, o.NoGC, o.Settle, o.AllowConnections),
@@ -424,6 +444,39 @@ func runAndDump(ctx context.Context, o *Options, rs runSpec, timings map[string]
 		return nil, err
 	}
 	return &runResult{warmResult: *wr, upper: upper}, nil
+}
+
+// startSandbox starts the application in a runc sandbox under
+// rs.scratch/dir, with mounts before rs.mounts, its output to out. The
+// caller destroys it.
+func startSandbox(ctx context.Context, o *Options, rs runSpec, dir string, mounts []specs.Mount, out *appOutput) (*sandbox.Container, error) {
+	initArgs := []string{contract.LauncherPath, "--crac-mode=init"}
+	if o.CombinedOutput {
+		// runc hands the container pipes of its own, one per stream: the
+		// sandbox's init joins them for the application.
+		initArgs = append(initArgs, "--combined-output")
+	}
+	initArgs = append(initArgs, userArgs(rs.user)...)
+	c, err := sandbox.Start(ctx, sandbox.Config{
+		Runtime: o.Runtime,
+		Dir:     filepath.Join(rs.scratch, dir),
+		Lower:   rs.lower,
+		Args:    append(append(initArgs, "--"), rs.args...),
+		Env:     rs.env,
+		Cwd:     rs.cwd,
+		Mounts:  append(mounts, rs.mounts...),
+		Stdout:  out.stdout.w, Stderr: out.stderr.w,
+		Network: o.Network,
+		Uptime:  sandboxUptime(),
+
+		CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The pipes' write ends now live in the container.
+	out.closeWrite()
+	return c, nil
 }
 
 // sandboxApp is the application in a runc sandbox, dumped from inside the

@@ -107,6 +107,9 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	var levelEnv []string
 	o.Cmd, levelEnv = level.Apply(o.Cmd)
 	jflags := checkpointFlags(o.Cmd, env)
+	if jdk, err := jdkFeature([]string{"/"}, o.Cmd, env); err == nil && jdk >= 14 {
+		jflags = append(jflags, mapAtBaseFlags...)
+	}
 	args, runEnv := o.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
 	runEnv = cpubaseline.AppendEnv(runEnv, levelEnv)
 	o.Logf("starting %s", strings.Join(args, " "))

@@ -91,6 +91,10 @@ type Options struct {
 	WarmupMaxErrors    float64
 	// NoGC skips the GC and native heap trim before the dump.
 	NoGC bool
+	// NoClassCache makes no JDK class cache (docs/class-cache.md): no
+	// training run, no AppCDS archive or AOT cache in the image. Build
+	// only (a build step's checkpoint makes none).
+	NoClassCache bool
 	// CPUs and MemoryBytes limit the sandbox as the target deployment
 	// limits its container (`--cpus`, `--memory`): the JVM sizes its heap,
 	// GC and compiler threads from them at start, and the checkpoint keeps

@@ -233,6 +233,9 @@ type warmRun struct {
 	// started is when the application was started.
 	started time.Time
 	timings map[string]int64
+	// train stops after the warmup: no org.crac notification, no dump
+	// (the class cache's training run, trainClassCache).
+	train bool
 }
 
 // warmResult is what the application's run tells the metadata.
@@ -334,6 +337,9 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 	}
 	res.warmup.DurationMs = time.Since(t0).Milliseconds()
 	r.timings["warmup"] = res.warmup.DurationMs
+	if r.train {
+		return res, nil
+	}
 
 	req.stop()
 	if ferr := agents.failedRequest(req); ferr != nil {

@@ -252,6 +252,10 @@ type Metadata struct {
 	// to (build --cpu-baseline): a restoring CPU needs its Needs, not every
 	// feature of the build CPU (Host.CPUFeatures). nil: native.
 	CPUBaseline *CPUBaseline `json:"cpuBaseline,omitempty"`
+	// ClassCache, if set, is the JDK's start-up cache in the application
+	// layer (docs/class-cache.md): the checkpointed JVM ran with it, and
+	// a cold start gets its JVMFlags while the JVM would accept it.
+	ClassCache *ClassCache `json:"classCache,omitempty"`
 }
 
 // CPUBaseline is the level a checkpoint was made at (package cpubaseline).

@@ -97,6 +97,10 @@ type Info struct {
 	JVM            *contract.JVMInfo `json:"jvm,omitempty"`
 	Limits         *contract.Limits  `json:"limits,omitempty"`
 	OnLimitsChange string            `json:"onLimitsChange,omitempty"`
+
+	// ClassCache is the JDK's start-up cache in the application layer
+	// (kind, JDK, size); nil: the image has none.
+	ClassCache *contract.ClassCache `json:"classCache,omitempty"`
 }
 
 // Image inspects the image at ref.
@@ -191,6 +195,7 @@ func FromImage(img v1.Image, ref string) (*Info, error) {
 	w := m.Warmup
 	info.Warmup = &w
 	info.JVM, info.Limits, info.OnLimitsChange = m.JVM, m.Limits, m.OnLimitsChange
+	info.ClassCache = m.ClassCache
 	if m.Limits != nil && info.OnLimitsChange == "" {
 		info.OnLimitsChange = contract.LimitsChangeWarn
 	}

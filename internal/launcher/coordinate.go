@@ -106,17 +106,21 @@ func Abandon(pid int) error {
 // Resources works, and Core.checkpointRestore() returns at once. It may
 // change p.Cold and returns the environment to start with. An image built
 // with --cpu-baseline gives the cold JVM the same limits (GLIBC_TUNABLES,
-// JAVA_TOOL_OPTIONS for a command that is not java).
+// JAVA_TOOL_OPTIONS for a command that is not java). An image with a class
+// cache gives the cold JVM the cache's flags while the JVM would take the
+// cache (coldClassCache); p.ColdNote then says why it does not.
 func ColdEnv(p *Plan, env []string) []string {
-	if p.Meta != nil && p.Meta.CPUBaseline != nil && sameArgs(p.Cold, p.Meta.Cold.Args) {
+	// own: the image's command, not the container's arguments.
+	own := p.Meta != nil && len(p.Cold) > 0 && sameArgs(p.Cold, p.Meta.Cold.Args)
+	if own && p.Meta.CPUBaseline != nil {
 		// The cold JVM gets the limits the checkpointed one had.
 		env = cpubaseline.AppendEnv(env, p.Meta.CPUBaseline.Env)
 	}
-	if p.Meta == nil || p.Meta.Coordination == nil || p.Meta.Coordination.Agent == "" || len(p.Cold) == 0 {
-		return env
+	if own && p.Meta.ClassCache != nil {
+		env = coldClassCache(p, env)
 	}
-	if !sameArgs(p.Cold, p.Meta.Cold.Args) {
-		return env // the container's arguments replace the command: theirs alone
+	if !own || p.Meta.Coordination == nil || p.Meta.Coordination.Agent == "" {
+		return env // (the container's arguments replace the command: theirs alone)
 	}
 	if _, err := os.Stat(p.Meta.Coordination.Agent); err != nil {
 		return env

@@ -85,6 +85,9 @@ type Plan struct {
 	Steps []Step
 	// Start is when the launcher started (for Breakdown.ChecksMs).
 	Start time.Time
+	// ColdNote, set by ColdEnv, says in one line why a cold start goes
+	// without the image's class cache ("": it has none, or uses it).
+	ColdNote string
 	// Breakdown is where the restore's time went; Restore fills it when
 	// CRAC_BREAKDOWN=1 (contract.EnvBreakdown).
 	Breakdown *checkpoint.Breakdown

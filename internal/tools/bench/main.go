@@ -36,10 +36,11 @@ func main() {
 	coldCache := flag.Int("cold-cache-rounds", 5, "starts per row that drops the page cache (at most -rounds; each drop slows the whole machine)")
 	requests := flag.Int("requests", bench.DefaultRequests, "requests per start")
 	steady := flag.Int("steady-from", bench.DefaultSteadyFrom, "requests after this one are the steady state")
-	apps := flag.String("apps", "hello,tomcat", "applications to run (comma-separated)")
+	apps := flag.String("apps", "hello,tomcat,tomcat-jdk25", "applications to run (comma-separated)")
 	only := flag.String("rows", "", "measure only these rows (comma-separated names; the cold and default rows are always kept), e.g. x86-64-v3")
 	helloBase := flag.String("hello-base", "oci-layout:build/base:jre17", "base image of examples/hello")
 	tomcatBase := flag.String("tomcat-base", "oci-layout:build/base-tomcat10:tomcat10", "base image with Tomcat 10 (make base-tomcat)")
+	tomcat25Base := flag.String("tomcat25-base", "oci-layout:build/base-tomcat10:tomcat10-jre25", "base image with Tomcat 10 on JDK 25 (make base-tomcat-jre25)")
 	helloJar := flag.String("hello-jar", "examples/hello/build/hello.jar", "examples/hello's jar")
 	criu := flag.String("criu-bundle", "build/criu", "CRIU bundle")
 	criuFull := flag.String("criu-bundle-full", "", "a CRIU bundle built with every optional library (CRIU_LEAN=0 make criu), for the row that compares it with the default lean one; empty: no such row")
@@ -85,12 +86,14 @@ func main() {
 			cfg.Apps = append(cfg.Apps, helloApp(*helloBase, abs(*helloJar), *variants))
 		case "tomcat":
 			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants, *replicas))
+		case "tomcat-jdk25":
+			cfg.Apps = append(cfg.Apps, tomcat25App(*tomcat25Base))
 		default:
-			fatal(fmt.Errorf("unknown app %q (want hello, tomcat)", name))
+			fatal(fmt.Errorf("unknown app %q (want hello, tomcat, tomcat-jdk25)", name))
 		}
 	}
 	if *only != "" {
-		keep := map[string]bool{bench.ColdVariant: true, bench.DefaultVariant: true}
+		keep := map[string]bool{bench.ColdVariant: true, bench.DefaultVariant: true, bench.ColdCacheVariant: true, bench.RestoredCacheVariant: true}
 		for _, n := range strings.Split(*only, ",") {
 			keep[strings.TrimSpace(n)] = true
 		}
@@ -208,17 +211,25 @@ func writeRecord(path string, r *bench.Results) error {
 	return writeAtomic(path, append(b, '\n'))
 }
 
+// headlines prints each app's "cold -> warm" line, the line of the class
+// cache rows (tomcat-jdk25's is the last but one), and Tomcat's line last.
 func headlines(res *bench.Results) {
-	var heads []string
+	var heads, last []string
 	for i := range res.Apps {
-		if a := &res.Apps[i]; a.Ratio > 0 {
-			if a.Name == "tomcat" {
-				heads = append(heads, bench.Headline(a))
-			} else {
-				heads = append([]string{bench.Headline(a)}, heads...)
+		a := &res.Apps[i]
+		switch line := bench.CacheLine(a, strings.ReplaceAll(a.Name, "-", " ")); {
+		case a.Name == "tomcat-jdk25" && line != "":
+			last = append([]string{line}, last...)
+		case a.Ratio > 0 && a.Name == "tomcat":
+			last = append(last, bench.Headline(a))
+		case a.Ratio > 0:
+			heads = append(heads, bench.Headline(a))
+			if line != "" {
+				heads = append(heads, line)
 			}
 		}
 	}
+	heads = append(heads, last...)
 	if len(heads) == 0 {
 		fatal(fmt.Errorf("no application has both a cold and a restored median"))
 	}
@@ -247,6 +258,13 @@ var baselineV2 = bench.Variant{Name: "x86-64-v2", Note: "--cpu-baseline x86-64-v
 
 var noBreakdown = bench.Variant{Name: "no breakdown", Note: "CRAC_BREAKDOWN=0: no breakdown line (its markers are in criu's default log level: it should cost nothing)", RunEnv: []string{"CRAC_BREAKDOWN=0"}}
 
+// The class cache side by side (issue 16): the app's rows are built
+// without it, these two with it.
+var (
+	classCacheCold     = bench.Variant{Name: bench.ColdCacheVariant, Note: "CRAC_RESTORE=off on the image with the JDK's class cache (what a Leyden or AppCDS user gets)", Cold: true, ClassCache: true}
+	classCacheRestored = bench.Variant{Name: bench.RestoredCacheVariant, Note: "the image with the JDK's class cache in its application layer: the checkpointed JVM mapped it", ClassCache: true}
+)
+
 func helloApp(base, jar string, variants bool) bench.App {
 	a := bench.App{
 		Name: "hello",
@@ -260,12 +278,17 @@ func helloApp(base, jar string, variants bool) bench.App {
 			Port:         8080,
 			ReadyURL:     "http://127.0.0.1:8080/health",
 			WarmupScript: "examples/hello/warmup.sh",
+
+			// Every row as before the class cache, but its two.
+			NoClassCache: true,
 		},
 		Probe: "/health",
 		Paths: []string{"/work?n=32", "/"},
 		Variants: []bench.Variant{
 			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: the JVM starts from scratch", Cold: true},
 			{Name: bench.DefaultVariant, Note: "the default build and launcher: the pages image mapped, every page copied at once in the kernel (MAP_POPULATE)"},
+			classCacheCold,
+			classCacheRestored,
 			stockRead,
 			share,
 			mapLazy,
@@ -296,6 +319,10 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 			Port:         8080,
 			ReadyURL:     "http://127.0.0.1:8080/examples/",
 			WarmupScript: "examples/tomcat/warmup.sh",
+
+			// The rows and the headline as before the class cache
+			// (measured on JDK 17 by hello, on JDK 25 by tomcat-jdk25).
+			NoClassCache: true,
 		},
 		Probe: "/examples/",
 		Paths: pages,
@@ -336,6 +363,33 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 			Adds: []builder.Add{{Src: web, Dest: "/etc/tomcat10/web.xml"}}})
 	}
 	return a
+}
+
+// tomcat25App is Tomcat on JDK 25 without and with the class cache (an
+// AOT cache with the warmup's profiles): the four rows of CacheLine.
+func tomcat25App(base string) bench.App {
+	pages, err := readPages("examples/tomcat/pages.txt")
+	if err != nil {
+		fatal(err)
+	}
+	return bench.App{
+		Name: "tomcat-jdk25",
+		Build: builder.Options{
+			Base:         base,
+			NoClassCache: true,
+			Port:         8080,
+			ReadyURL:     "http://127.0.0.1:8080/examples/",
+			WarmupScript: "examples/tomcat/warmup.sh",
+		},
+		Probe: "/examples/",
+		Paths: pages,
+		Variants: []bench.Variant{
+			{Name: bench.ColdVariant, Note: "CRAC_RESTORE=off: Tomcat on JDK 25 starts from scratch", Cold: true},
+			classCacheCold,
+			{Name: bench.DefaultVariant, Note: "the image without the class cache"},
+			classCacheRestored,
+		},
+	}
 }
 
 // productionWebXML writes Tomcat's conf/web.xml from the base image with

@@ -1,0 +1,398 @@
+package builder
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crac-build/crac-build/internal/contract"
+	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/proc"
+)
+
+// The JDK's own start-up cache (docs/class-cache.md): a training run of
+// the application with the build's warmup writes it as the JVM exits; the
+// checkpointed JVM starts with it, and so does a cold start. Classes that
+// come from it are a file mapping, not anonymous memory: they stay out of
+// the checkpoint while the JVM maps the file where it was made.
+
+// classCacheKind is how one JDK makes a cache and starts with one.
+type classCacheKind struct {
+	kind string // contract.ClassCacheAppCDS or contract.ClassCacheAOT
+	file string // its name under contract.ClassCacheDir
+	// train is the training run's flag and use the flag that starts a JVM
+	// with the cache; the file's path follows both.
+	train, use string
+}
+
+// classCacheKindFor is the cache a JDK feature release makes: JDK 25 an
+// AOT cache with the training run's profiles (JEPs 483, 514, 515), JDK 13
+// to 24 a dynamic AppCDS archive.
+func classCacheKindFor(jdk int) (*classCacheKind, error) {
+	switch {
+	case jdk >= 25:
+		return &classCacheKind{contract.ClassCacheAOT, "app.aot", "-XX:AOTCacheOutput=", "-XX:AOTCache="}, nil
+	case jdk >= 13:
+		return &classCacheKind{contract.ClassCacheAppCDS, "app.jsa", "-XX:ArchiveClassesAtExit=", "-XX:SharedArchiveFile="}, nil
+	}
+	return nil, fmt.Errorf("JDK %d makes no class cache (a dynamic AppCDS archive needs JDK 13 or later)", jdk)
+}
+
+// mapAtBaseFlags make the JVM map its CDS archives (the JDK's default one,
+// the class cache) at the address they were made for: relocated (the
+// default since JDK 17.0.x and 20), the JVM writes pointers in most of
+// their pages, which the checkpoint then copies. ArchiveRelocationMode
+// exists since JDK 14; if the address is taken, the JVM still relocates.
+var mapAtBaseFlags = []string{"-XX:+UnlockDiagnosticVMOptions", "-XX:ArchiveRelocationMode=0"}
+
+// agentTrainingFlags give the training run what the crac-build agent
+// changes in a JVM that has it, without the agent: a JVM refuses a cache
+// made with another boot class path (the agent's jar is appended to it)
+// or other added modules (an agent adds java.instrument). With the agent
+// itself, JDK 17 needs AllowArchivingWithJavaAgent to make an archive and
+// then warns at every start, and JDK 25 makes no AOT cache at all.
+func agentTrainingFlags() []string {
+	return []string{"--add-modules=java.instrument", "-Xbootclasspath/a:" + contract.AgentPath}
+}
+
+// trainExitTimeout bounds the training JVM's exit, which writes the
+// cache (a JDK 25 JVM starts a second JVM to assemble it).
+const trainExitTimeout = 3 * time.Minute
+
+// classCacheRun is a training run's cache.
+type classCacheRun struct {
+	kind *classCacheKind
+	jdk  int
+	// dir is the host directory the cache is written to.
+	dir string
+}
+
+// inImage is the cache file's path in the image.
+func (r *classCacheRun) inImage() string { return path.Join(contract.ClassCacheDir, r.kind.file) }
+
+// makeClassCache makes Build's class cache: it returns nil after one line
+// of log when the JDK cannot make one (jdkErr: it is not known), and an
+// error only when the build is cancelled. cold is the cold command;
+// command turns JVM flags into the application's command and environment
+// (without the agent), jflags are the builder's.
+func makeClassCache(ctx context.Context, o *Options, rs runSpec, jdk int, jdkErr error, cold []string, command func([]string) ([]string, []string), jflags []string) (*classCacheRun, string, error) {
+	none := func(err error) (*classCacheRun, string, error) {
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		o.Logf("class cache: none, the image goes without one: %s", first)
+		return nil, "", nil
+	}
+	if jdkErr != nil {
+		return none(jdkErr)
+	}
+	kind, err := classCacheKindFor(jdk)
+	if err != nil {
+		return none(err)
+	}
+	if dir := classPathDir(rs.lower, cold); dir != "" {
+		return none(fmt.Errorf("the class path has the directory %s: the JDK archives classes from jars only", dir))
+	}
+	r := &classCacheRun{kind: kind, jdk: jdk, dir: filepath.Join(rs.scratch, "class-cache")}
+	flags := append([]string{}, jflags...)
+	if agentInColdStart(o) {
+		flags = append(flags, agentTrainingFlags()...)
+	}
+	rs.args, rs.env = command(append(flags, kind.train+r.inImage()))
+	file, err := trainClassCache(ctx, o, rs, r)
+	if err != nil {
+		return none(err)
+	}
+	return r, file, nil
+}
+
+// trainClassCache runs the application once with the build's warmup, in a
+// sandbox of its own, and stops it with SIGTERM: on its way out the JVM
+// writes the cache. It returns the cache file on the host.
+func trainClassCache(ctx context.Context, o *Options, rs runSpec, r *classCacheRun) (_ string, err error) {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return "", err
+	}
+	// The application may run as another user: it writes here.
+	if err := os.Chmod(r.dir, 0o777); err != nil {
+		return "", err
+	}
+	out, err := newAppOutput(o.AppOutput)
+	if err != nil {
+		return "", err
+	}
+	defer out.Close()
+	logf := func(f string, a ...any) { o.Logf("class cache: "+f, a...) }
+	logf("training run: %s", strings.Join(rs.args, " "))
+	t0 := time.Now()
+	c, err := startSandbox(ctx, o, rs, "training", []specs.Mount{{
+		Destination: contract.ClassCacheDir, Type: "bind", Source: r.dir,
+		Options: []string{"rbind", "rw"},
+	}}, out)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if derr := c.Destroy(); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	if _, err := warmAndDump(ctx, sandboxApp{c, rs.user != nil}, warmRun{
+		o: o, coord: o.coord(), out: out, logf: logf, scriptOut: o.AppOutput,
+		started: t0, timings: map[string]int64{}, train: true,
+	}); err != nil {
+		return "", err
+	}
+	kids := proc.Children(c.InitPID())
+	if len(kids) != 1 {
+		return "", fmt.Errorf("the training run's sandbox init has %d children, want 1", len(kids))
+	}
+	if err := syscall.Kill(kids[0], syscall.SIGTERM); err != nil {
+		return "", fmt.Errorf("stopping the training run (SIGTERM to process %d): %w", kids[0], err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(trainExitTimeout):
+		return "", fmt.Errorf("the JVM did not exit within %s of SIGTERM (it writes the cache on exit)", trainExitTimeout)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	out.drain()
+	file := filepath.Join(r.dir, r.kind.file)
+	if fi, err := os.Stat(file); err != nil || fi.Size() == 0 {
+		return "", fmt.Errorf("the JVM wrote no %s on exit; its last line: %s", r.kind.file, lastLine(out.log.String()))
+	}
+	return file, nil
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return "(none)"
+}
+
+// classCacheMeta describes the cache the checkpointed JVM mapped, or says
+// why it did not (the JVM refused it at its start).
+func classCacheMeta(r *classCacheRun, file string, open []contract.OpenFile) (*contract.ClassCache, error) {
+	inImage := r.inImage()
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	cc := &contract.ClassCache{Kind: r.kind.kind, Path: inImage, JDK: r.jdk, Size: fi.Size(), JVMFlags: []string{r.kind.use + inImage}}
+	mapped := false
+	for _, f := range open {
+		switch {
+		case f.Path == inImage:
+			mapped = f.Mapped
+		case f.Writable || f.MTime == nil:
+		case strings.HasSuffix(f.Path, ".jar") || strings.HasSuffix(f.Path, "/lib/modules"):
+			cc.Files = append(cc.Files, contract.StampedFile{Path: f.Path, Size: f.Size, MTime: *f.MTime})
+		}
+	}
+	if !mapped {
+		return nil, fmt.Errorf("the checkpointed JVM did not map %s (it refused the cache at its start)", inImage)
+	}
+	return cc, nil
+}
+
+// withClassCache adds the cache file to the application layer's tar and
+// unpacks that entry into appFS, where the checkpointed run sees it as a
+// container of the image will.
+func withClassCache(t *layers.Tar, file, inImage, appFS string) error {
+	if err := t.AddHost(file, inImage); err != nil {
+		return fmt.Errorf("adding the class cache: %w", err)
+	}
+	one := layers.NewTar()
+	if err := one.AddHost(file, inImage); err != nil {
+		return fmt.Errorf("adding the class cache: %w", err)
+	}
+	return extractTar(one, appFS)
+}
+
+// extractTar unpacks a tar as layers.Extract unpacks a layer of it.
+func extractTar(t *layers.Tar, dir string) error {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := t.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	err := layers.Extract(pr, dir)
+	pr.Close()
+	return err
+}
+
+// jdkFeature reads the feature release (17, 21, 25) of the JDK that the
+// command runs, from the release file of its Java home in the image:
+// JAVA_HOME if the environment sets it, else the java on the command or
+// on PATH, symlinks followed. roots are the image's layers, upper first.
+func jdkFeature(roots, cmd, env []string) (int, error) {
+	home := ""
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	if h := vars["JAVA_HOME"]; strings.HasPrefix(h, "/") {
+		home = h
+	} else {
+		java := "java"
+		if len(cmd) > 0 && path.Base(cmd[0]) == "java" {
+			java = cmd[0]
+		}
+		if !strings.HasPrefix(java, "/") {
+			pathVar := vars["PATH"]
+			if pathVar == "" {
+				pathVar = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+			}
+			for _, d := range strings.Split(pathVar, ":") {
+				if p := path.Join(d, java); d != "" && lookIn(roots, p) != "" {
+					java = p
+					break
+				}
+			}
+		}
+		real, err := resolveIn(roots, java)
+		if err != nil {
+			return 0, fmt.Errorf("finding the JDK: %w", err)
+		}
+		home = path.Dir(path.Dir(real))
+	}
+	release, err := resolveIn(roots, path.Join(home, "release"))
+	if err != nil {
+		return 0, fmt.Errorf("finding the JDK's version: %w", err)
+	}
+	f, err := os.Open(lookIn(roots, release))
+	if err != nil {
+		return 0, fmt.Errorf("finding the JDK's version: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "JAVA_VERSION="); ok {
+			return featureOf(strings.Trim(v, `"`))
+		}
+	}
+	return 0, fmt.Errorf("%s has no JAVA_VERSION", release)
+}
+
+// featureOf is the feature release of a java.version: "17.0.15" is 17,
+// "1.8.0_402" 8, "25" 25.
+func featureOf(v string) (int, error) {
+	v = strings.TrimPrefix(v, "1.")
+	fields := strings.FieldsFunc(v, func(r rune) bool { return r < '0' || r > '9' })
+	if len(fields) == 0 {
+		return 0, fmt.Errorf("JAVA_VERSION %q: no feature release", v)
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("JAVA_VERSION %q: no feature release", v)
+	}
+	return n, nil
+}
+
+// classPathDir is the first directory of a java command's class path
+// (-cp, -classpath, --class-path) in the image made of roots ("": none,
+// or not a java command).
+func classPathDir(roots, cmd []string) string {
+	if len(cmd) == 0 || path.Base(cmd[0]) != "java" {
+		return ""
+	}
+	for i := 1; i+1 < len(cmd); i++ {
+		switch cmd[i] {
+		case "-cp", "-classpath", "--class-path":
+		default:
+			continue
+		}
+		for _, e := range strings.Split(cmd[i+1], ":") {
+			if !strings.HasPrefix(e, "/") {
+				continue // relative to the working directory: left to the JVM
+			}
+			real, err := resolveIn(roots, e)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Stat(lookIn(roots, real)); err == nil && fi.IsDir() {
+				return e
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
+// lookIn is the host path of p in the first of roots that has it ("":
+// none does). Symlinks are not followed.
+func lookIn(roots []string, p string) string {
+	for _, r := range roots {
+		h := filepath.Join(r, p)
+		if _, err := os.Lstat(h); err == nil {
+			return h
+		}
+	}
+	return ""
+}
+
+// resolveIn resolves p in the image made of roots, following symlinks
+// (absolute ones from the image's root), and returns the image path.
+func resolveIn(roots []string, p string) (string, error) {
+	parts := strings.Split(p, "/")
+	cur, hops := "/", 0
+	for len(parts) > 0 {
+		name := parts[0]
+		parts = parts[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, name)
+		h := lookIn(roots, next)
+		if h == "" {
+			return "", fmt.Errorf("%s is not in the image", next)
+		}
+		fi, err := os.Lstat(h)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", errors.New(p + ": too many symlinks")
+		}
+		target, err := os.Readlink(h)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(target, "/") {
+			cur = "/"
+		}
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return cur, nil
+}
+
+// agentInColdStart says whether the cold command gets the agent (see
+// launcher.ColdEnv): whenever the build runs with it.
+func agentInColdStart(o *Options) bool { return !o.coord().noAgent }
