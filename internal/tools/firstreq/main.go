@@ -53,7 +53,7 @@ func threads(pid int) map[int]tstat {
 		mn, _ := strconv.ParseInt(f[7], 10, 64)
 		mj, _ := strconv.ParseInt(f[9], 10, 64)
 		sb, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
-		rn, _ := strconv.ParseInt(strings.Fields(string(sb)+" 0")[0], 10, 64)
+		rn, _ := strconv.ParseInt(strings.Fields(string(sb) + " 0")[0], 10, 64)
 		out[tid] = tstat{comm, mn, mj, rn}
 	}
 	return out
