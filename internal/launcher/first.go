@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/crac-build/crac-build/internal/contract"
 )
@@ -41,9 +42,9 @@ type FirstPass struct {
 }
 
 // FirstRequestURLs are the URLs of the post-restore pass: the image's
-// (m.FirstRequests), or those the container names in CRAC_FIRST_REQUESTS
-// ("off": none; paths are relative to the image's address, URLs are taken
-// as they are). An error says why a value cannot be used (no pass then).
+// (m.FirstRequests), or those the container names in CRAC_FIRST_REQUESTS,
+// separated by commas or spaces ("off": none; paths are relative to the
+// image's address, URLs are taken as they are). An error says why a value cannot be used (no pass then).
 func FirstRequestURLs(m *contract.Metadata, env map[string]string) ([]string, error) {
 	var base string
 	var paths []string
@@ -56,11 +57,8 @@ func FirstRequestURLs(m *contract.Metadata, env map[string]string) ([]string, er
 			return nil, nil
 		}
 		paths = nil
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				paths = append(paths, p)
-			}
-		}
+		// Commas or spaces: a build's --env takes no commas.
+		paths = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	}
 	var urls []string
 	for _, p := range paths {

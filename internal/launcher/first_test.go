@@ -29,6 +29,8 @@ func TestFirstRequestURLs(t *testing.T) {
 		{"empty is off", img, map[string]string{contract.EnvFirstRequests: ""}, nil, ""},
 		{"container's paths replace the image's", img, map[string]string{contract.EnvFirstRequests: "/a, /b?x=1 ,"},
 			[]string{"http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b?x=1"}, ""},
+		{"spaces separate too (a build's --env)", img, map[string]string{contract.EnvFirstRequests: "/a /b\t/c"},
+			[]string{"http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b", "http://127.0.0.1:8080/c"}, ""},
 		{"address only: no pass", addrOnly, nil, nil, ""},
 		{"address only, container's paths", addrOnly, map[string]string{contract.EnvFirstRequests: "/x"}, []string{"http://127.0.0.1:8080/x"}, ""},
 		{"URLs as they are", nil, map[string]string{contract.EnvFirstRequests: "http://127.0.0.1:9000/h,https://127.0.0.1:9443/"},
