@@ -102,6 +102,13 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 				fmt.Fprintf(tw, "\t  %s\n", warmup.Endpoint{Key: e.Endpoint, Status: e.Status, Errors: e.Errors})
 			}
 		}
+		if m := info.Metadata; m != nil && m.FirstRequests != nil {
+			s := "none (the warmup's requests are not known: CRAC_FIRST_REQUESTS=/path,... names them)"
+			if p := m.FirstRequests.Paths; len(p) > 0 {
+				s = fmt.Sprintf("GET %s, once each after a restore (CRAC_FIRST_REQUESTS=off: none)", strings.Join(p, ", "))
+			}
+			fmt.Fprintf(tw, "first requests\t%s\n", s)
+		}
 		if m := info.Metadata; m != nil {
 			printCoordination(tw, m.Coordination)
 		}

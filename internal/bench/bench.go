@@ -114,6 +114,12 @@ type Variant struct {
 	// ClassCache builds this row's image with the JDK's class cache when
 	// the app's build has none (builder.Options.NoClassCache).
 	ClassCache bool `json:"classCache,omitempty"`
+	// CapAdd are capabilities added to the container's (Docker's defaults
+	// and CHECKPOINT_RESTORE), e.g. SYS_ADMIN and SYS_TIME, with which the
+	// launcher restores in a time namespace (the clocks continue).
+	CapAdd []string `json:"capAdd,omitempty"`
+	// PauseBefore is waited between the first response and request 1.
+	PauseBefore time.Duration `json:"pauseBefore,omitempty"`
 }
 
 // freshRequests follow each start's series, on a new connection each: the
@@ -437,18 +443,27 @@ func rowName(r *Row) string {
 }
 
 func measureOne(ctx context.Context, cfg Config, app *App, row *Row, cache string) Start {
-	m, err := runner.Measure(ctx, runner.Options{
+	o := runner.Options{
 		Image:    row.Build,
 		Cold:     row.Cold,
 		Env:      row.RunEnv,
 		Port:     app.Build.Port,
 		Runtime:  cfg.Runtime,
 		CacheDir: cache,
-	}, runner.MeasureOptions{
+	}
+	if len(row.CapAdd) > 0 {
+		caps, err := runner.Caps(row.CapAdd, nil)
+		if err != nil {
+			return Start{Error: err.Error()}
+		}
+		o.Caps = caps
+	}
+	m, err := runner.Measure(ctx, o, runner.MeasureOptions{
 		ProbeURL:      app.Probe,
 		Requests:      cfg.Requests,
 		Paths:         app.Paths,
 		FreshRequests: freshRequests,
+		Pause:         row.PauseBefore,
 	})
 	if err != nil {
 		return Start{Error: err.Error()}
@@ -581,6 +596,9 @@ func medianBreakdown(starts []Start) *checkpoint.Breakdown {
 		GateMs:      med(func(b *checkpoint.Breakdown) float64 { return b.GateMs }),
 		CriuMs:      med(func(b *checkpoint.Breakdown) float64 { return b.CriuMs }),
 		NotifyMs:    med(func(b *checkpoint.Breakdown) float64 { return b.NotifyMs }),
+
+		FirstRequests:   int(med(func(b *checkpoint.Breakdown) float64 { return float64(b.FirstRequests) })),
+		FirstRequestsMs: med(func(b *checkpoint.Breakdown) float64 { return b.FirstRequestsMs }),
 	}
 }
 

@@ -193,7 +193,7 @@ func rowLabel(r *Row) string {
 func breakdownTable(a *AppResult) *report.Table {
 	t := report.Table{
 		Caption: "Where a restore's time goes (ms, medians; see docs/restore-speed.md)",
-		Header:  []string{"row", "checks", "criu exec", "start-up", "process tree", "mappings", "pages", "mapped / read MiB", "resume", "afterRestore", "launcher"},
+		Header:  []string{"row", "checks", "criu exec", "start-up", "process tree", "mappings", "pages", "mapped / read MiB", "resume", "afterRestore", "first requests", "launcher"},
 	}
 	for i := range a.Rows {
 		r := &a.Rows[i]
@@ -207,7 +207,7 @@ func breakdownTable(a *AppResult) *report.Table {
 		}
 		t.Rows = append(t.Rows, []string{name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs), num(bd.TreeMs), num(bd.MappingsMs),
 			num(bd.PagesMs), fmt.Sprintf("%.1f / %.1f", float64(bd.PagesMapped)/(1<<20), float64(bd.PagesRead)/(1<<20)),
-			num(bd.ResumeMs), num(bd.NotifyMs), num(r.LauncherMs)})
+			num(bd.ResumeMs), num(bd.NotifyMs), firstReqs(bd), num(r.LauncherMs)})
 	}
 	if len(t.Rows) == 0 {
 		return nil

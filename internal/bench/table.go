@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/crac-build/crac-build/internal/checkpoint"
 )
 
 // Table renders the results as plain-text tables: per application the
@@ -104,19 +106,19 @@ func BreakdownTable(a *AppResult) string {
 			continue
 		}
 		if n == 0 {
-			fmt.Fprintf(tw, "restore breakdown (ms)	checks	criu exec	start-up	tree	mappings	pages	mapped MiB	read MiB	resume	beside	launcher	\n")
+			fmt.Fprintf(tw, "restore breakdown (ms)	checks	criu exec	start-up	tree	mappings	pages	mapped MiB	read MiB	resume	beside	afterRestore	first requests	launcher	\n")
 		}
 		n++
 		name := r.label("[page cache dropped]")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t\n", name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", name, num(bd.ChecksMs), num(bd.CriuExecMs), num(bd.StartupMs),
 			num(bd.TreeMs), num(bd.MappingsMs), num(bd.PagesMs), float64(bd.PagesMapped)/(1<<20), float64(bd.PagesRead)/(1<<20),
-			num(bd.ResumeMs), num(bd.GateMs), num(bd.NotifyMs), num(r.LauncherMs))
+			num(bd.ResumeMs), num(bd.GateMs), num(bd.NotifyMs), firstReqs(bd), num(r.LauncherMs))
 	}
 	if n == 0 {
 		return ""
 	}
 	tw.Flush()
-	b.WriteString("(checks: the launcher's before criu; criu exec: starting criu and its RPC; start-up: criu's kernel probing; tree: files, sockets, forking;\n mappings: placing the areas; pages: mapping or reading the pages image; resume: threads, network unlock, resume, of which \"beside\" the launcher's checks;\n afterRestore: the org.crac notification after criu, while the JVM already serves; launcher: its \"restored in\")\n")
+	b.WriteString("(checks: the launcher's before criu; criu exec: starting criu and its RPC; start-up: criu's kernel probing; tree: files, sockets, forking;\n mappings: placing the areas; pages: mapping or reading the pages image; resume: threads, network unlock, resume, of which \"beside\" the launcher's checks;\n afterRestore: the org.crac notification after criu, while the JVM already serves; first requests: the launcher's post-restore pass;\n launcher: its \"restored in\")\n")
 	return b.String()
 }
 
@@ -239,3 +241,12 @@ func ratio(a, b float64) string {
 }
 
 func sec(msec int64) string { return fmt.Sprintf("%.1f s", float64(msec)/1000) }
+
+// firstReqs is the post-restore pass of a breakdown: "-" without one, else
+// its time.
+func firstReqs(bd *checkpoint.Breakdown) string {
+	if bd.FirstRequests == 0 {
+		return "-"
+	}
+	return num(bd.FirstRequestsMs)
+}

@@ -558,3 +558,31 @@ func TestBuildFailsEarly(t *testing.T) {
 		})
 	}
 }
+
+func TestFirstRequestsOfWarmup(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "requests.txt")
+	if err := os.WriteFile(file, []byte("GET /api/items?page=1\nPOST /api/items {\"name\":\"x\"}\n  Content-Type: application/json\nGET /\nGET /api/items?page=1\nDELETE /api/items/1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want contract.FirstRequests
+	}{
+		// The GET endpoints, once each: a pass must not change state.
+		{"requests file", Options{Port: 8080, WarmupRequestsFile: file},
+			contract.FirstRequests{Base: "http://127.0.0.1:8080", Paths: []string{"/api/items?page=1", "/"}}},
+		{"built-in warmup", Options{Port: 9000, WarmupRequests: 500, WarmupPath: "/hello"},
+			contract.FirstRequests{Base: "http://127.0.0.1:9000", Paths: []string{"/hello"}}},
+		// A script's requests are unknown: the address only (the
+		// container names paths with CRAC_FIRST_REQUESTS).
+		{"script", Options{Port: 8080, WarmupScript: "/w.sh"}, contract.FirstRequests{Base: "http://127.0.0.1:8080"}},
+		{"ready URL only", Options{ReadyURL: "https://[::1]:8443/health"}, contract.FirstRequests{Base: "https://[::1]:8443"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := firstRequests(&tc.o); !cmp.Equal(*got, tc.want) {
+				t.Errorf("firstRequests = %+v, want %+v", *got, tc.want)
+			}
+		})
+	}
+}

@@ -244,6 +244,8 @@ type warmResult struct {
 	warmup   contract.Warmup
 	coord    *contract.Coordination
 	warnings []string
+	// first is the post-restore pass the image gets.
+	first *contract.FirstRequests
 }
 
 // warmAndDump waits until the application is ready, warms it up, has its
@@ -330,6 +332,7 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 		res.warmup.LastMs = float64(s.Last.Microseconds()) / 1000
 	}
 	client.CloseIdleConnections()
+	res.first = firstRequests(w)
 	select {
 	case <-a.Done():
 		return nil, out.failed("application exited during warmup", fmt.Errorf("exit status %d", a.Wait()))
@@ -358,6 +361,35 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 	return res, nil
 }
 
+// firstRequests is the launcher's post-restore pass (docs/restore-speed.md):
+// the application's address and, once each, the GET endpoints its warmup
+// requested from a list (--warmup-requests-file) or the built-in warmup's
+// path. A warmup script's requests are not known: its images get the
+// address only, and a container names the paths (CRAC_FIRST_REQUESTS).
+// Only GET: a pass must not change the application's state.
+func firstRequests(o *Options) *contract.FirstRequests {
+	host, port := o.appAddr()
+	scheme := "http"
+	if u, err := url.Parse(o.ReadyURL); err == nil && o.Port == 0 && u.Scheme != "" {
+		scheme = u.Scheme
+	}
+	f := &contract.FirstRequests{Base: scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))}
+	switch {
+	case o.WarmupRequestsFile != "":
+		reqs, _ := warmup.ReadRequests(o.WarmupRequestsFile)
+		seen := map[string]bool{}
+		for _, r := range reqs {
+			if r.Method == http.MethodGet && !seen[r.Path] {
+				seen[r.Path] = true
+				f.Paths = append(f.Paths, r.Path)
+			}
+		}
+	case o.WarmupRequests > 0:
+		f.Paths = []string{o.WarmupPath}
+	}
+	return f
+}
+
 // newMetadata is the metadata of a checkpoint: how to start cold, what
 // the run found, and the build's timings.
 func newMetadata(cold contract.Command, r *warmResult, timings map[string]int64, version string) *contract.Metadata {
@@ -380,6 +412,7 @@ func newMetadata(cold contract.Command, r *warmResult, timings map[string]int64,
 		Timings:       timings,
 		Coordination:  r.coord,
 		Pages:         rep.Pages,
+		FirstRequests: r.first,
 	}
 	meta.JVM, meta.Limits = rep.JVM, rep.Limits
 	eff, _ := host.ParseCapMask(rep.Process.CapEff)

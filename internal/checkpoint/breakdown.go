@@ -43,6 +43,11 @@ type Breakdown struct {
 	// NotifyMs: after criu, the restored JVM's org.crac Resources'
 	// afterRestore through the agent (the JVM serves meanwhile).
 	NotifyMs float64 `json:"notifyMs"`
+	// FirstRequests and FirstRequestsMs: the launcher's post-restore pass
+	// after afterRestore (requests sent, and how long they took), before
+	// it reported the restore; the JVM serves meanwhile.
+	FirstRequests   int     `json:"firstRequests,omitempty"`
+	FirstRequestsMs float64 `json:"firstRequestsMs,omitempty"`
 	// LauncherStartUnixMs is when the launcher started (wall clock, ms
 	// since the epoch), for a caller that knows when it started the
 	// container (Complete).

@@ -88,6 +88,11 @@ const (
 	// where the time went (from the patched CRIU's timing markers):
 	// "crac-launch: restore breakdown {JSON}" (checkpoint.Breakdown).
 	EnvBreakdown = "CRAC_BREAKDOWN"
+	// EnvFirstRequests sets the launcher's post-restore pass: "off", or
+	// comma-separated paths (or http URLs) that the launcher requests once
+	// each, on the container's loopback, after the restore and before it
+	// reports it, in place of the image's (Metadata.FirstRequests).
+	EnvFirstRequests = "CRAC_FIRST_REQUESTS"
 )
 
 // BreakdownPrefix starts the launcher's breakdown line (EnvBreakdown);
@@ -256,6 +261,21 @@ type Metadata struct {
 	// layer (docs/class-cache.md): the checkpointed JVM ran with it, and
 	// a cold start gets its JVMFlags while the JVM would accept it.
 	ClassCache *ClassCache `json:"classCache,omitempty"`
+	// FirstRequests is the post-restore pass: requests the launcher sends
+	// to the restored application right after the restore, so that
+	// the first requests of users find the code paths they take warm
+	// (docs/restore-speed.md). nil (images of older builders): none.
+	FirstRequests *FirstRequests `json:"firstRequests,omitempty"`
+}
+
+// FirstRequests are the GET requests of the post-restore pass.
+type FirstRequests struct {
+	// Base is the application's address inside the container, e.g.
+	// "http://127.0.0.1:8080": what paths are relative to.
+	Base string `json:"base"`
+	// Paths are requested once each, in order (path and query). Empty:
+	// no pass unless the container's EnvFirstRequests names paths.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // CPUBaseline is the level a checkpoint was made at (package cpubaseline).

@@ -32,6 +32,10 @@ type MeasureOptions struct {
 	// FreshRequests more follow the series, each on a new connection
 	// (request 1 pays for one: these are its steady-state counterpart).
 	FreshRequests int
+	// Pause, if set, is waited between the first successful response and
+	// the first request: request 1 then meets a JVM that is done with what
+	// follows a start (the launcher's work, the compiler's queue).
+	Pause time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10 s).
 	StopTimeout time.Duration
 }
@@ -105,6 +109,13 @@ func Measure(ctx context.Context, o Options, m MeasureOptions) (_ *Measurement, 
 	res.LauncherMs = r.LauncherMs()
 	res.Breakdown = r.Breakdown()
 	res.Breakdown.Complete(r.Started, d)
+	if m.Pause > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(m.Pause):
+		}
+	}
 	if m.Requests > 0 {
 		base := probe[:len(probe)-len(pathOf(probe))]
 		paths := m.Paths

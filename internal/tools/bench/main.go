@@ -256,6 +256,18 @@ var share = bench.Variant{Name: "share", Note: "CRAC_PAGES=share: the pages imag
 var baselineV3 = bench.Variant{Name: "x86-64-v3", Note: "--cpu-baseline x86-64-v3: JVM and glibc limited to AVX2 (no AVX-512), restores on any x86 server CPU since 2015", CPUBaseline: "x86-64-v3"}
 var baselineV2 = bench.Variant{Name: "x86-64-v2", Note: "--cpu-baseline x86-64-v2: JVM and glibc without AVX, BMI, FMA, restores on any x86-64 server CPU since 2010", CPUBaseline: "x86-64-v2"}
 
+// The first request after a restore (docs/restore-speed.md): request 1
+// after a pause (what is left once the JVM is done with its start), in a
+// time namespace (the clocks continue: no jump for timers, caches and the
+// collector's clock), and with the launcher's post-restore pass over the
+// benchmark's own paths (which the bench's warmup scripts do not record).
+var pause1s = bench.Variant{Name: "request 1 after 1 s", Note: "the default, request 1 sent 1 s after the first response instead of at once", PauseBefore: time.Second}
+var timeNamespace = bench.Variant{Name: "time namespace", Note: "the default, with SYS_ADMIN and SYS_TIME: the launcher restores in a time namespace, the JVM's monotonic clock continues from the checkpoint's instead of jumping", CapAdd: []string{"SYS_ADMIN", "SYS_TIME"}}
+
+func firstPass(paths []string) bench.Variant {
+	return bench.Variant{Name: "post-restore pass", Note: "CRAC_FIRST_REQUESTS=the benchmark's paths: the launcher requests each once after the restore, before it reports it", RunEnv: []string{"CRAC_FIRST_REQUESTS=" + strings.Join(paths, ",")}}
+}
+
 var noBreakdown = bench.Variant{Name: "no breakdown", Note: "CRAC_BREAKDOWN=0: no breakdown line (its markers are in criu's default log level: it should cost nothing)", RunEnv: []string{"CRAC_BREAKDOWN=0"}}
 
 // The class cache side by side (issue 16): the app's rows are built
@@ -294,6 +306,9 @@ func helloApp(base, jar string, variants bool) bench.App {
 			mapLazy,
 			baselineV3,
 			baselineV2,
+			pause1s,
+			timeNamespace,
+			firstPass([]string{"/work?n=32", "/"}),
 		},
 	}
 	if variants {
@@ -334,6 +349,9 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 			mapLazy,
 			baselineV3,
 			baselineV2,
+			pause1s,
+			timeNamespace,
+			firstPass(pages),
 		},
 		Lazy:            variants,
 		Replicas:        replicas,
