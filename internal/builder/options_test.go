@@ -118,7 +118,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if o.ReadyTimeout != DefaultReadyTimeout || o.WarmupTimeout != DefaultWarmupTimeout {
 		t.Errorf("timeouts %v, %v", o.ReadyTimeout, o.WarmupTimeout)
 	}
-	if o.WarmupPath != "/" || o.Compression != layers.Zstd || o.Logf == nil {
+	if o.WarmupPath != "" || o.Compression != layers.Zstd || o.Logf == nil {
 		t.Errorf("WarmupPath %q, Compression %q, Logf set %v", o.WarmupPath, o.Compression, o.Logf != nil)
 	}
 	if !strings.HasSuffix(o.CacheDir, "crac-build") {
