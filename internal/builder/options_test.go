@@ -162,6 +162,12 @@ func TestOptionsDefaultsErrors(t *testing.T) {
 		}, "--warmup-requests needs --port"},
 		{"warmup script not executable", func(o *Options) { o.WarmupScript = notExec }, "not executable"},
 		{"warmup script missing", func(o *Options) { o.WarmupScript = filepath.Join(dir, "missing.sh") }, "warmup script"},
+		{"rounds and a count of requests", func(o *Options) { o.WarmupRequests, o.WarmupRounds = 10, "steady" }, "give one of them"},
+		{"rounds of nothing", func(o *Options) { o.WarmupRounds = "5" }, "repeats a warmup: give it one"},
+		{"bad rounds", func(o *Options) { o.WarmupPath, o.WarmupRounds = "/", "steady:0" }, "want steady, steady:MAX"},
+		{"warmup path without port", func(o *Options) {
+			o.Port, o.ReadyURL, o.WarmupPath = 0, "http://127.0.0.1:8080/", "/"
+		}, "--warmup-path needs --port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := validOptions(t)
@@ -194,5 +200,32 @@ func TestOptionsWarmupScriptAbsolute(t *testing.T) {
 	// The script runs from another directory than the CLI's.
 	if want := filepath.Join(dir, "warm.sh"); o.WarmupScript != want {
 		t.Errorf("WarmupScript %q, want %q", o.WarmupScript, want)
+	}
+}
+
+// Rounds are the default when there is something to repeat and no count
+// of requests; a count keeps the fixed warmup.
+func TestWarmupRounds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		o     Options
+		until string
+		max   int
+	}{
+		{"nothing to warm up", Options{Port: 1}, "", 0},
+		{"a script", Options{WarmupScript: "/w.sh"}, UntilSteady, DefaultMaxRounds},
+		{"a requests file", Options{Port: 1, WarmupRequestsFile: "/r.txt"}, UntilSteady, DefaultMaxRounds},
+		{"a path", Options{Port: 1, WarmupPath: "/work"}, UntilSteady, DefaultMaxRounds},
+		{"a path and a count", Options{Port: 1, WarmupPath: "/work", WarmupRequests: 500}, "", 0},
+		{"a script and a count", Options{Port: 1, WarmupScript: "/w.sh", WarmupRequests: 500}, "", 0},
+		{"steady, bounded", Options{WarmupScript: "/w.sh", WarmupRounds: "steady:3"}, UntilSteady, 3},
+		{"a number of rounds", Options{WarmupScript: "/w.sh", WarmupRounds: "7"}, UntilRounds, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			until, max, err := tc.o.warmupRounds()
+			if err != nil || until != tc.until || max != tc.max {
+				t.Errorf("warmupRounds() = %q, %d, %v; want %q, %d", until, max, err, tc.until, tc.max)
+			}
+		})
 	}
 }
