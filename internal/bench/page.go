@@ -158,6 +158,11 @@ func appSections(a *AppResult, set Settings) []report.Section {
 			bt.Rows = append(bt.Rows, []string{b.Name, sec(sp.Total), sec(sp.AppStart), sec(sp.Warmup), sec(sp.PreDump), sec(sp.Dump), sec(sp.Compress), sec(sp.Write), sec(sp.Other)})
 		}
 		s.Tables = append(s.Tables, t, bt)
+		for _, b := range a.Builds {
+			if w := b.Warmup; w != nil && w.Rounds > 0 {
+				s.Text = append(s.Text, fmt.Sprintf("%s: warmup of %d rounds in %s: %s.", b.Name, w.Rounds, sec(w.DurationMs), w.Stopped))
+			}
+		}
 		var bars []report.Bar
 		for _, b := range a.Builds {
 			bars = append(bars,
