@@ -285,9 +285,6 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 			return nil, out.failed("warmup", err)
 		}
 	}
-	if req.asked() == nil {
-		warmReached(req.ctx, a, r.logf, res)
-	}
 	client.CloseIdleConnections()
 	select {
 	case <-a.Done():
@@ -296,6 +293,9 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 	}
 	res.warmup.DurationMs = time.Since(t0).Milliseconds()
 	r.timings["warmup"] = res.warmup.DurationMs
+	if req.asked() == nil {
+		warmReached(req.ctx, a, r.logf, res)
+	}
 
 	req.stop()
 	if ferr := agents.failedRequest(req); ferr != nil {
