@@ -33,7 +33,12 @@ const DefaultMaxRounds = 30
 // roundRequests is the least number of requests in a round of a
 // requests-file or --warmup-path warmup: enough for a median that the
 // machine's noise does not move much, few enough (~0.1-0.3 s) to stop
-// soon after the JVM settles.
+// soon after a JVM that settles at once. A round sends half as many
+// requests as all the rounds before it, at least this: the JIT compiles a
+// method once its invocation count passes a threshold, so a warmup is
+// steady only if adding a good share of what it did already changes
+// nothing (the last two rounds are about half the warmup), and rounds
+// that grow bound the number of rounds, not only their size.
 const roundRequests = 100
 
 // jitReadTimeout bounds one reading of the JIT through the attach
@@ -99,11 +104,23 @@ type warmer struct {
 	a      app
 	client *http.Client
 	// reqs are the requests and base where they go (none: nil); perRound
-	// is how many a round sends.
+	// is how many a round sends at least (whole passes over reqs), grow
+	// whether a round sends half as many as the rounds before it.
 	reqs     []warmup.Request
 	base     string
 	perRound int
+	grow     bool
 	stats    warmup.ListStats
+}
+
+// roundSize is how many requests the next round sends.
+func (k *warmer) roundSize() int {
+	n := k.perRound
+	if k.grow && k.stats.Requests/2 > n {
+		n = k.stats.Requests / 2
+		n = len(k.reqs) * ((n + len(k.reqs) - 1) / len(k.reqs))
+	}
+	return n
 }
 
 func newWarmer(a app, r warmRun, client *http.Client) (*warmer, error) {
@@ -137,6 +154,9 @@ func (k *warmer) what() string {
 	case len(k.reqs) > 0:
 		parts = append(parts, fmt.Sprintf("%d GET %s", k.perRound, k.r.o.WarmupPath))
 	}
+	if k.grow {
+		parts[len(parts)-1] += " or half of those before"
+	}
 	return strings.Join(parts, " and ")
 }
 
@@ -152,12 +172,12 @@ func (k *warmer) round(ctx context.Context) (warmup.Round, error) {
 	}
 	rd := warmup.Round{Latency: time.Since(t0)}
 	if len(k.reqs) > 0 {
-		s, err := warmup.List(ctx, k.client, k.base, k.reqs, k.perRound, w.WarmupMaxErrors)
+		s, err := warmup.List(ctx, k.client, k.base, k.reqs, k.roundSize(), w.WarmupMaxErrors)
 		k.stats.Add(s)
 		if err != nil {
 			return warmup.Round{}, err
 		}
-		rd.Latency = s.Median
+		rd.Latency, rd.Requests = s.Median, s.Requests
 	}
 	rd.Duration = time.Since(t0)
 	return rd, nil
@@ -203,6 +223,7 @@ func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResu
 	if perr != nil {
 		logf("the JIT is not readable (%v): the round latency alone decides", perr)
 	}
+	k.grow = until == UntilSteady
 	tctx, cancel := context.WithTimeout(ctx, w.WarmupTimeout)
 	defer cancel()
 	bound := fmt.Sprintf("at most %d rounds", maxRounds)
@@ -228,7 +249,7 @@ func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResu
 		}
 		line := fmt.Sprintf("round %d: %s", i, msOf(rd.Latency))
 		if len(k.reqs) > 0 {
-			line += " median request"
+			line = fmt.Sprintf("round %d: %d requests, %s median", i, rd.Requests, msOf(rd.Latency))
 		}
 		if jitOK {
 			j, err := readJIT(ctx, pid, false)
@@ -247,7 +268,7 @@ func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResu
 		logf("  %s", line)
 		rounds = append(rounds, rd)
 		res.warmup.Curve = append(res.warmup.Curve, contract.WarmupRound{
-			LatencyMs: float64(rd.Latency.Microseconds()) / 1000, DurationMs: rd.Duration.Milliseconds(),
+			LatencyMs: float64(rd.Latency.Microseconds()) / 1000, DurationMs: rd.Duration.Milliseconds(), Requests: rd.Requests,
 			CompiledMethods: rd.JIT.Methods, CodeCacheKiB: rd.JIT.CodeKiB,
 		})
 		v := judge.Judge(rounds)

@@ -213,6 +213,8 @@ type WarmupRound struct {
 	// run time for a round of a script alone.
 	LatencyMs  float64 `json:"latencyMs"`
 	DurationMs int64   `json:"durationMs"`
+	// Requests the round sent (0: a script's run alone).
+	Requests int `json:"requests,omitempty"`
 	// The JIT after the round (0: not readable).
 	CompiledMethods int   `json:"compiledMethods,omitempty"`
 	CodeCacheKiB    int64 `json:"codeCacheKiB,omitempty"`

@@ -115,6 +115,8 @@ type Round struct {
 	// time when the round sent no request of its own.
 	Latency  time.Duration
 	Duration time.Duration
+	// Requests the round sent (0: a script's run alone).
+	Requests int
 	// JIT after the round; HasJIT is false when the JVM could not be read.
 	JIT    JIT
 	HasJIT bool
@@ -131,16 +133,17 @@ type Steadiness struct {
 	// Gain: a latency this much lower (a share) than the best before the
 	// window still counts as falling (default DefaultGain).
 	Gain float64
-	// MethodsSlack: compiled methods that may still appear per round, at
-	// least, or as a share of the compiled methods (the larger).
+	// MethodsSlack: compiled methods that may still appear per round of
+	// the window, at least, or as a share of the compiled methods (the
+	// larger): a JIT never stops for good (rare paths, recompilations).
 	MethodsSlack      int
 	MethodsSlackShare float64
 }
 
 // Defaults of Steadiness, chosen on examples/hello and Tomcat's examples
 // webapp (see docs/warmup.md): a compiler that added at most 1% of its
-// methods (or 3) and emptied its queue over 2 rounds, and a latency that
-// did not beat the best before them by more than 5%.
+// methods (or 3) a round and emptied its queue over 2 rounds, and a
+// latency that did not beat the best before them by more than 5%.
 const (
 	DefaultMinRounds  = 4
 	DefaultWindow     = 2
@@ -211,7 +214,7 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 		if last.JIT.Queued > 0 {
 			queue = fmt.Sprintf("%d queued", last.JIT.Queued)
 		}
-		jitQuiet = d <= slack && last.JIT.Queued <= 0
+		jitQuiet = d <= slack*w && last.JIT.Queued <= 0
 		state := "JIT quiet"
 		if !jitQuiet {
 			state = "JIT busy"
