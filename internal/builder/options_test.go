@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/warmup"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -227,5 +229,25 @@ func TestWarmupRounds(t *testing.T) {
 				t.Errorf("warmupRounds() = %q, %d, %v; want %q, %d", until, max, err, tc.until, tc.max)
 			}
 		})
+	}
+}
+
+// A round of requests until steady sends half as many as the rounds
+// before it, at least the round's base, in whole passes over the list.
+func TestRoundSize(t *testing.T) {
+	k := &warmer{reqs: make([]warmup.Request, 3), perRound: 102, grow: true}
+	var got []int
+	for i := 0; i < 7; i++ {
+		n := k.roundSize()
+		got = append(got, n)
+		k.stats.Requests += n
+	}
+	want := []int{102, 102, 102, 153, 231, 345, 519}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("round sizes %v, want %v", got, want)
+	}
+	k.grow = false
+	if n := k.roundSize(); n != 102 {
+		t.Errorf("a fixed number of rounds: %d requests a round, want 102", n)
 	}
 }
