@@ -151,8 +151,8 @@ func TestWarmupUntilSteady(t *testing.T) {
 	}
 	sent := 0
 	for i, r := range w.Curve {
-		if want := max(100, sent/2); r.Requests != want {
-			t.Errorf("round %d: %d requests, want %d (100, or half of those before)", i+1, r.Requests, want)
+		if want := min(max(100, sent/2), 1000); r.Requests != want {
+			t.Errorf("round %d: %d requests, want %d (100, or half of those before, at most 1000)", i+1, r.Requests, want)
 		}
 		sent += r.Requests
 	}
@@ -162,7 +162,7 @@ func TestWarmupUntilSteady(t *testing.T) {
 	if r := w.Reached; r == nil || r.CompiledMethods < 100 || r.CodeCacheKiB < 1024 || r.ClassesLoaded < 500 {
 		t.Errorf("reached %+v: want compiled methods, code cache and classes of a warm JVM", r)
 	}
-	for _, want := range []string{"warming up in rounds of 100 GET /work?n=16 or half of those before, until steady (at most 30 rounds, 10m0s)",
+	for _, want := range []string{"warming up in rounds of 100 GET /work?n=16 or half of those before (at most 1000), until steady (at most 30 rounds, 10m0s)",
 		"round 1: 100 requests, ", "warmup steady after ", "warmup reached ", " compiled methods, code cache ", " classes loaded",
 		"warmup rounds", "round latency (ms): "} {
 		if !strings.Contains(out, want) {

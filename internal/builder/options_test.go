@@ -237,12 +237,12 @@ func TestWarmupRounds(t *testing.T) {
 func TestRoundSize(t *testing.T) {
 	k := &warmer{reqs: make([]warmup.Request, 3), perRound: 102, grow: true}
 	var got []int
-	for i := 0; i < 7; i++ {
+	for i := 0; i < 12; i++ {
 		n := k.roundSize()
 		got = append(got, n)
 		k.stats.Requests += n
 	}
-	want := []int{102, 102, 102, 153, 231, 345, 519}
+	want := []int{102, 102, 102, 153, 231, 345, 519, 777, 1002, 1002, 1002, 1002}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("round sizes %v, want %v", got, want)
 	}

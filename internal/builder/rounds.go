@@ -41,6 +41,13 @@ const DefaultMaxRounds = 30
 // that grow bound the number of rounds, not only their size.
 const roundRequests = 100
 
+// maxRoundRequests caps a growing round: on a JIT that never quite stops
+// (an application that makes classes as it serves, as examples/hello does
+// with reflection) rounds that grew without end would outlast a fixed
+// warmup of 10,000 requests (measured on 2026-12-05: 17,000 requests and
+// counting).
+const maxRoundRequests = 10 * roundRequests
+
 // jitReadTimeout bounds one reading of the JIT through the attach
 // mechanism (a first attach starts the JVM's attach listener).
 const jitReadTimeout = 10 * time.Second
@@ -117,7 +124,7 @@ type warmer struct {
 func (k *warmer) roundSize() int {
 	n := k.perRound
 	if k.grow && k.stats.Requests/2 > n {
-		n = k.stats.Requests / 2
+		n = min(k.stats.Requests/2, max(maxRoundRequests, k.perRound))
 		n = len(k.reqs) * ((n + len(k.reqs) - 1) / len(k.reqs))
 	}
 	return n
@@ -155,7 +162,7 @@ func (k *warmer) what() string {
 		parts = append(parts, fmt.Sprintf("%d GET %s", k.perRound, k.r.o.WarmupPath))
 	}
 	if k.grow {
-		parts[len(parts)-1] += " or half of those before"
+		parts[len(parts)-1] += fmt.Sprintf(" or half of those before (at most %d)", max(maxRoundRequests, k.perRound))
 	}
 	return strings.Join(parts, " and ")
 }
