@@ -206,9 +206,19 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 	win, before := rounds[n-w:], rounds[:n-w]
 
 	jitQuiet := true
-	first, last := rounds[n-w-1], rounds[n-1]
-	if first.HasJIT && last.HasJIT {
-		d := last.JIT.Methods - first.JIT.Methods
+	last := rounds[n-1]
+	hasJIT := true
+	for _, r := range rounds[n-w-1:] {
+		hasJIT = hasJIT && r.HasJIT
+	}
+	if hasJIT {
+		// Methods added and methods flushed (the sweeper, class
+		// unloading) both count: a JIT that is still busy either way is
+		// not settled.
+		d := 0
+		for i := n - w; i < n; i++ {
+			d += abs(rounds[i].JIT.Methods - rounds[i-1].JIT.Methods)
+		}
 		slack := max(s.MethodsSlack, int(s.MethodsSlackShare*float64(last.JIT.Methods)))
 		queue := "queue empty"
 		if last.JIT.Queued > 0 {
@@ -219,7 +229,7 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 		if !jitQuiet {
 			state = "JIT busy"
 		}
-		v.JIT = fmt.Sprintf("%s (%d compiled methods, %+d over %s, %s)", state, last.JIT.Methods, d, plural(w, "round"), queue)
+		v.JIT = fmt.Sprintf("%s (%d compiled methods, %d added or flushed over %s, %s)", state, last.JIT.Methods, d, plural(w, "round"), queue)
 	} else {
 		v.JIT = "JIT not readable"
 	}
@@ -240,6 +250,13 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 	v.Latency = fmt.Sprintf("%s (%s over the last %s, best before %s)", state, ms(now), plural(w, "round"), ms(best))
 	v.Steady = n >= s.MinRounds && jitQuiet && flat
 	return v
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func plural(n int, what string) string {

@@ -82,9 +82,9 @@ func TestJudge(t *testing.T) {
 	}{
 		{"too few rounds", []Round{jitRound(1, 800), jitRound(1, 800), jitRound(1, 800)}, false, []string{"JIT quiet", "latency flat"}},
 		{"settled", []Round{jitRound(5, 100), jitRound(2, 600), jitRound(1, 800), jitRound(1.02, 801), jitRound(0.99, 802)}, true,
-			[]string{"JIT quiet (802 compiled methods, +2 over 2 rounds, queue empty)", "latency flat (0.99 ms over the last 2 rounds, best before 1.00 ms)"}},
+			[]string{"JIT quiet (802 compiled methods, 2 added or flushed over 2 rounds, queue empty)", "latency flat (0.99 ms over the last 2 rounds, best before 1.00 ms)"}},
 		{"JIT still compiling", []Round{jitRound(5, 100), jitRound(2, 600), jitRound(1, 800), jitRound(1, 840), jitRound(1, 880)}, false,
-			[]string{"JIT busy (880 compiled methods, +80 over 2 rounds"}},
+			[]string{"JIT busy (880 compiled methods, 80 added or flushed over 2 rounds"}},
 		{"latency still falling", []Round{jitRound(5, 100), jitRound(2, 800), jitRound(1.5, 800), jitRound(1.2, 800), jitRound(1.0, 800)}, false,
 			[]string{"latency falling (1.00 ms over the last 2 rounds, best before 1.50 ms)"}},
 		{"noise above the best is flat", []Round{jitRound(5, 100), jitRound(1, 800), jitRound(1, 800), jitRound(1.4, 800), jitRound(1.3, 800)}, true, []string{"latency flat"}},
@@ -101,6 +101,10 @@ func TestJudge(t *testing.T) {
 				}
 			}
 		})
+	}
+	flushed := []Round{jitRound(5, 100), jitRound(1, 800), jitRound(1, 800), jitRound(1, 800), jitRound(1, 300)}
+	if v := s.Judge(flushed); v.Steady || !strings.Contains(v.JIT, "JIT busy (300 compiled methods, 500 added or flushed") {
+		t.Errorf("500 methods flushed in a round: %s, steady %v", v, v.Steady)
 	}
 	busy := []Round{jitRound(5, 100), jitRound(1, 800), jitRound(1, 800), jitRound(1, 800), jitRound(1, 800)}
 	busy[4].JIT.Queued = 2
