@@ -216,7 +216,7 @@ func readJIT(ctx context.Context, pid int, withClasses bool) (warmup.JIT, error)
 	return warmup.ReadJIT(ctx, pid, withClasses)
 }
 
-// warmRounds repeats the warmup in rounds (Options.until) until the JVM
+// warmRounds repeats the warmup in rounds (Options.WarmupRounds) until the JVM
 // has settled, the bound of rounds or the warmup timeout, or the
 // application asks for its checkpoint (asked). It fills res.warmup.
 func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResult) error {
