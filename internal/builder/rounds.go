@@ -26,8 +26,9 @@ const (
 	UntilRounds = "rounds"
 )
 
-// DefaultMaxRounds bounds a warmup until steady: on examples/hello and
-// Tomcat's examples webapp it settles in 4 to 12 rounds (docs/warmup.md).
+// DefaultMaxRounds bounds a warmup until steady: examples/hello settled
+// in 7 to 9 runs of its script and 10 to 19 rounds of requests on a loaded
+// machine (docs/benchmarks.md#warmup-until-steady); 30 leaves room.
 const DefaultMaxRounds = 30
 
 // roundRequests is the least number of requests in a round of a

@@ -140,10 +140,10 @@ type Steadiness struct {
 	MethodsSlackShare float64
 }
 
-// Defaults of Steadiness, chosen on examples/hello and Tomcat's examples
-// webapp (see docs/warmup.md): a compiler that added at most 1% of its
-// methods (or 3) a round and emptied its queue over 2 rounds, and a
-// latency that did not beat the best before them by more than 5%.
+// Defaults of Steadiness, tried on examples/hello (docs/warmup.md): a
+// compiler that added or flushed at most 1% of its methods (or 3) a round
+// and emptied its queue over 2 rounds, and a latency that did not beat
+// the best before them by more than 5%.
 const (
 	DefaultMinRounds  = 4
 	DefaultWindow     = 2
