@@ -27,8 +27,9 @@ const (
 )
 
 // DefaultMaxRounds bounds a warmup until steady: examples/hello settled
-// in 7 to 9 runs of its script and 10 to 19 rounds of requests on a loaded
-// machine (docs/benchmarks.md#warmup-until-steady); 30 leaves room.
+// in 7 to 14 runs of its script and 10 to 19 rounds of requests on a
+// loaded machine, over the day's versions of the verdict
+// (docs/benchmarks.md#warmup-until-steady); 30 leaves room.
 const DefaultMaxRounds = 30
 
 // roundRequests is the least number of requests in a round of a
