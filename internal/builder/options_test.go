@@ -251,3 +251,19 @@ func TestRoundSize(t *testing.T) {
 		t.Errorf("a fixed number of rounds: %d requests a round, want 102", n)
 	}
 }
+
+// The build names a round's warmup: a script's run does not grow.
+func TestWarmerWhat(t *testing.T) {
+	for _, tc := range []struct {
+		k    warmer
+		want string
+	}{
+		{warmer{r: warmRun{o: &Options{WarmupScript: "/x/warm.sh"}}, grow: true}, "a run of warm.sh"},
+		{warmer{r: warmRun{o: &Options{WarmupPath: "/p"}}, reqs: make([]warmup.Request, 1), perRound: 100, grow: true}, "100 GET /p or half of those before (at most 1000)"},
+		{warmer{r: warmRun{o: &Options{WarmupScript: "/x/warm.sh", WarmupPath: "/p"}}, reqs: make([]warmup.Request, 1), perRound: 100}, "a run of warm.sh and 100 GET /p"},
+	} {
+		if got := tc.k.what(); got != tc.want {
+			t.Errorf("what() = %q, want %q", got, tc.want)
+		}
+	}
+}

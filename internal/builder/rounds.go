@@ -163,7 +163,7 @@ func (k *warmer) what() string {
 	case len(k.reqs) > 0:
 		parts = append(parts, fmt.Sprintf("%d GET %s", k.perRound, k.r.o.WarmupPath))
 	}
-	if k.grow {
+	if k.grow && len(k.reqs) > 0 {
 		parts[len(parts)-1] += fmt.Sprintf(" or half of those before (at most %d)", max(maxRoundRequests, k.perRound))
 	}
 	return strings.Join(parts, " and ")
