@@ -96,16 +96,17 @@ func imageFlags(cmd string) []cli.Flag {
 		&cli.StringFlag{Name: "ready-url", Category: catWarmup, Usage: "answers 2xx/3xx once the app is ready (default http://127.0.0.1:PORT/)"},
 		&cli.DurationFlag{Name: "ready-timeout", Category: catWarmup, Value: builder.DefaultReadyTimeout, Usage: "how long to wait for the ready URL"},
 		&cli.StringFlag{Name: "warmup", Category: catWarmup, Usage: warmupUsage},
-		&cli.DurationFlag{Name: "warmup-timeout", Category: catWarmup, Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup program"},
+		&cli.DurationFlag{Name: "warmup-timeout", Category: catWarmup, Value: builder.DefaultWarmupTimeout, Usage: "bound on the warmup (its script's run, or its rounds)"},
 		&cli.IntFlag{Name: "warmup-requests", Category: catWarmup, Usage: "built-in warmup: send N GET requests to the warmup path"},
 		&cli.StringFlag{Name: "warmup-path", Category: catWarmup, Value: "/", Usage: "built-in warmup: the path (and query) to request"},
 		&cli.StringFlag{Name: "warmup-requests-file", Category: catWarmup, Usage: "requests a line (METHOD PATH [BODY]), in rounds; > 5% errors fail"},
+		&cli.StringFlag{Name: "warmup-rounds", Category: catWarmup, Usage: "steady (default: until the JIT and latency settle, at most 30), steady:MAX or N"},
 
 		&cli.BoolFlag{Name: "no-gc", Category: catCheckpoint, Usage: "skip the GC and native heap trim before the dump"},
 		&cli.DurationFlag{Name: "settle", Category: catCheckpoint, Usage: "pause after the pre-dump GC, for memory to be given back (default 6s)"},
 		&cli.BoolFlag{Name: "allow-connections", Category: catCheckpoint, Usage: "close TCP connections to outside peers at the dump instead of failing"},
-		&cli.StringFlag{Name: "agent", Category: catCheckpoint, EnvVars: []string{"CRAC_AGENT"}, Usage: "the jar that notifies org.crac Resources (default: by the launcher)"},
-		&cli.BoolFlag{Name: "no-agent", Category: catCheckpoint, Usage: "run without the agent: org.crac Resources are not notified"},
+		&cli.StringFlag{Name: "agent", Category: catCheckpoint, EnvVars: []string{"CRAC_AGENT"}, Usage: "the org.crac agent (default: by the launcher; --no-agent: none)"},
+		&cli.BoolFlag{Name: "no-agent", Category: catCheckpoint, Hidden: true, Usage: "run without the agent: org.crac Resources are not notified"},
 		&cli.StringFlag{Name: "on-restore-error", Category: catCheckpoint, Value: contract.OnRestoreErrorCold, Usage: "if an afterRestore fails: cold or continue"},
 		&cli.StringFlag{Name: "on-env-change", Category: catCheckpoint, Value: contract.EnvChangeWarn, Usage: "if the environment at run time differs: warn or cold"},
 		&cli.StringFlag{Name: "on-limits-change", Category: catCheckpoint, Value: contract.LimitsChangeWarn, Usage: "if CPU or memory limits at run time differ: warn or cold"},
@@ -168,7 +169,8 @@ func imageOptions(c *cli.Context) (builder.Options, error) {
 		WarmupScript:   c.String("warmup"),
 		WarmupTimeout:  c.Duration("warmup-timeout"),
 		WarmupRequests: c.Int("warmup-requests"),
-		WarmupPath:     c.String("warmup-path"),
+		WarmupPath:     ifSet(c, "warmup-path"),
+		WarmupRounds:   c.String("warmup-rounds"),
 
 		WarmupRequestsFile: c.String("warmup-requests-file"),
 		WarmupMaxErrors:    warmupMaxErrors,
@@ -264,4 +266,13 @@ func printHygiene(c *cli.Context, m *contract.Metadata, warnings []string) error
 		fmt.Fprintf(os.Stderr, "crac-build: warning: %s\n", w)
 	}
 	return nil
+}
+
+// ifSet is a string flag's value when given, else "" (not its default):
+// a warmup path given makes a warmup, the default does not.
+func ifSet(c *cli.Context, name string) string {
+	if !c.IsSet(name) {
+		return ""
+	}
+	return c.String(name)
 }

@@ -60,7 +60,7 @@ var placeholders = map[string]string{
 	"user": "USER[:GROUP]", "secret": "ID=FILE", "memory": "SIZE", "network": "MODE", "ready-url": "URL",
 	"warmup": "PROGRAM", "warmup-path": "PATH", "agent": "JAR", "on-restore-error": "POLICY",
 	"on-env-change": "POLICY", "on-limits-change": "POLICY", "restore-signal": "SIGNAL", "output": "REF",
-	"push": "REF", "compression": "ALGO", "warmup-requests-file": "FILE", "cpu-baseline": "LEVEL", "runtime": "NAME", "criu-bundle": "DIR", "launcher": "FILE",
+	"push": "REF", "compression": "ALGO", "warmup-requests-file": "FILE", "warmup-rounds": "ROUNDS", "cpu-baseline": "LEVEL", "runtime": "NAME", "criu-bundle": "DIR", "launcher": "FILE",
 	"cache-dir": "DIR",
 }
 

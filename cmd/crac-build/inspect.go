@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -101,6 +102,7 @@ func writeInspect(w io.Writer, info *inspect.Info) error {
 			for _, e := range wu.Endpoints {
 				fmt.Fprintf(tw, "\t  %s\n", warmup.Endpoint{Key: e.Endpoint, Status: e.Status, Errors: e.Errors})
 			}
+			writeWarmupRounds(tw, wu)
 		}
 		if m := info.Metadata; m != nil && m.FirstRequests != nil {
 			s := "none (the warmup's requests are not known: CRAC_FIRST_REQUESTS=/path,... names them)"
@@ -227,4 +229,26 @@ func classCacheLine(cc *contract.ClassCache) string {
 		kind = "AOT cache with profiles"
 	}
 	return fmt.Sprintf("%s of JDK %d, %s, %s (the checkpointed JVM maps it; cold starts use it)", kind, cc.JDK, humanBytes(cc.Size), cc.Path)
+}
+
+// writeWarmupRounds prints a warmup's rounds (why it stopped, the latency
+// of each round) and what it reached.
+func writeWarmupRounds(w io.Writer, wu *contract.Warmup) {
+	if wu.Rounds > 0 {
+		fmt.Fprintf(w, "warmup rounds\t%s\n", wu.Stopped)
+		var lat []string
+		for _, r := range wu.Curve {
+			lat = append(lat, strconv.FormatFloat(r.LatencyMs, 'g', 3, 64))
+		}
+		for i, line := range wrapWords(lat, 64) {
+			label := "round latency (ms): "
+			if i > 0 {
+				label = strings.Repeat(" ", len(label))
+			}
+			fmt.Fprintf(w, "\t  %s%s\n", label, line)
+		}
+	}
+	if wu.Reached != nil {
+		fmt.Fprintf(w, "warmup reached\t%s\n", wu.Reached)
+	}
 }

@@ -20,8 +20,11 @@ func TestWriteInspect(t *testing.T) {
 		RequiredCapabilities: []string{"CAP_CHECKPOINT_RESTORE", "CAP_SETPCAP"},
 		CPUFeatures:          []string{"sse2", "avx2"},
 		ColdCommand:          []string{"java", "-jar", "/app/hello.jar"},
-		Warmup:               &contract.Warmup{ReadyAfterMs: 1500, DurationMs: 3000, Requests: 200, Script: "warmup.sh"},
-		Checkpoint:           &inspect.Checkpoint{CompressedBytes: 18 << 20, RawBytes: 90 << 20, ImagesBytes: 88 << 20, ImageFiles: 44, Compression: "zstd"},
+		Warmup: &contract.Warmup{ReadyAfterMs: 1500, DurationMs: 3000, Requests: 200, Script: "warmup.sh",
+			Until: "steady", Rounds: 2, MaxRounds: 30, Steady: true, Stopped: "steady after 2 rounds: JIT quiet",
+			Curve:   []contract.WarmupRound{{LatencyMs: 4.5}, {LatencyMs: 0.987}},
+			Reached: &contract.WarmupReached{CompiledMethods: 1234, CodeCacheKiB: 8192, ClassesLoaded: 4321}},
+		Checkpoint: &inspect.Checkpoint{CompressedBytes: 18 << 20, RawBytes: 90 << 20, ImagesBytes: 88 << 20, ImageFiles: 44, Compression: "zstd"},
 		Layers: []inspect.Layer{
 			{Digest: "sha256:0123456789abcdef0123", Size: 18 << 20, Role: inspect.RoleCheckpoint, CreatedBy: "crac-build: checkpoint of java"},
 		},
@@ -39,6 +42,8 @@ func TestWriteInspect(t *testing.T) {
 		"2 instruction-set features", "sse2 avx2",
 		"18.0 MiB compressed (zstd), 90.0 MiB raw; CRIU images 88.0 MiB in 44 files",
 		"ready after 1500 ms", "200 requests (0 errors)", "script warmup.sh",
+		"warmup rounds", "steady after 2 rounds: JIT quiet", "round latency (ms): 4.5 0.987",
+		"warmup reached", "1234 compiled methods, code cache 8 MiB, 4321 classes loaded",
 		"sha256:0123456789a", "checkpoint",
 	} {
 		if !strings.Contains(out, want) {

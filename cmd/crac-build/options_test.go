@@ -79,6 +79,7 @@ func sharedArgs(f optionFiles) []string {
 		"--warmup-requests", "20",
 		"--warmup-path", "/work?n=3",
 		"--warmup-requests-file", "/requests.txt",
+		"--warmup-rounds", "steady:5",
 		"--no-gc",
 		"--settle", "2s",
 		"--agent", "/agent.jar",
@@ -109,6 +110,7 @@ func sharedWant(f optionFiles) builder.Options {
 
 		WarmupRequestsFile: "/requests.txt",
 		WarmupMaxErrors:    0.05,
+		WarmupRounds:       "steady:5",
 		CPUs:               1.5,
 		MemoryBytes:        512 << 20,
 		OnLimitsChange:     "cold",
@@ -166,7 +168,7 @@ func TestImageOptions(t *testing.T) {
 
 	defaults := builder.Options{
 		Base: "b", Outputs: []string{"o"}, CriuBundle: "/bundle", Launcher: "/crac-launch",
-		ReadyTimeout: builder.DefaultReadyTimeout, WarmupTimeout: builder.DefaultWarmupTimeout, WarmupPath: "/", WarmupMaxErrors: 0.05,
+		ReadyTimeout: builder.DefaultReadyTimeout, WarmupTimeout: builder.DefaultWarmupTimeout, WarmupMaxErrors: 0.05,
 		OnRestoreError: "cold", OnLimitsChange: "warn", OnEnvChange: "warn",
 		Compression: layers.Zstd, Runtime: "runc", Version: version,
 	}

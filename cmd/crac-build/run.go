@@ -14,6 +14,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/bench"
 	"github.com/crac-build/crac-build/internal/builder"
+	"github.com/crac-build/crac-build/internal/inspect"
 	"github.com/crac-build/crac-build/internal/registry"
 	"github.com/crac-build/crac-build/internal/report"
 	"github.com/crac-build/crac-build/internal/runner"
@@ -218,8 +219,15 @@ func runReport(c *cli.Context) error {
 	if res == nil {
 		return err
 	}
+	page := bench.Page(res)
+	// The warmup the image was built with: its rounds and what it reached.
+	if info, ierr := inspect.Image(ctx, o.Image, registry.Options{Insecure: o.Insecure, Platform: o.Platform}); ierr == nil {
+		if s := bench.WarmupSection(o.Image, info.Warmup); s != nil {
+			page.Sections = append(page.Sections, *s)
+		}
+	}
 	var b strings.Builder
-	if rerr := report.Render(&b, bench.Page(res)); rerr != nil {
+	if rerr := report.Render(&b, page); rerr != nil {
 		return rerr
 	}
 	if werr := os.WriteFile(c.String("report"), []byte(b.String()), 0o644); werr != nil {

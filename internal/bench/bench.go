@@ -16,6 +16,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/builder"
 	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/environ"
 	"github.com/crac-build/crac-build/internal/host"
 	"github.com/crac-build/crac-build/internal/proc"
@@ -120,6 +121,18 @@ type Variant struct {
 	CapAdd []string `json:"capAdd,omitempty"`
 	// PauseBefore is waited between the first response and request 1.
 	PauseBefore time.Duration `json:"pauseBefore,omitempty"`
+	// Warmup, if set, replaces the application's warmup in this row's
+	// build, e.g. a fixed count of requests against rounds until steady.
+	Warmup *Warmup `json:"warmup,omitempty"`
+}
+
+// Warmup is a row's warmup: builder.Options' fields of the same names.
+type Warmup struct {
+	Script       string `json:"script,omitempty"`
+	RequestsFile string `json:"requestsFile,omitempty"`
+	Requests     int    `json:"requests,omitempty"`
+	Path         string `json:"path,omitempty"`
+	Rounds       string `json:"rounds,omitempty"`
 }
 
 // freshRequests follow each start's series, on a new connection each: the
@@ -140,7 +153,11 @@ const (
 )
 
 func (v Variant) buildKey() string {
-	return strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s\x01%s\x01%v", v.NoGC, v.Settle, v.Adds, v.CriuBundle, v.CPUBaseline, v.ClassCache)
+	k := strings.Join(v.BuildEnv, "\x00") + fmt.Sprintf("\x01%v\x01%v\x01%v\x01%s\x01%s\x01%v", v.NoGC, v.Settle, v.Adds, v.CriuBundle, v.CPUBaseline, v.ClassCache)
+	if v.Warmup != nil {
+		k += fmt.Sprintf("\x01%+v", *v.Warmup)
+	}
+	return k
 }
 
 // Results of a run (results.json).
@@ -215,6 +232,9 @@ type BuildResult struct {
 	Split     Split            `json:"splitMs"`
 	TimingsMs map[string]int64 `json:"timingsMs"`
 	Warnings  []string         `json:"warnings,omitempty"`
+	// Warmup is the image's record of its warmup (rounds, why it
+	// stopped, what it reached).
+	Warmup *contract.Warmup `json:"warmup,omitempty"`
 }
 
 // Split of a build's time in ms.
@@ -624,6 +644,12 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 	if v.ClassCache {
 		o.NoClassCache = false
 	}
+	if w := v.Warmup; w != nil {
+		o.WarmupScript, o.WarmupRequestsFile, o.WarmupRequests, o.WarmupPath, o.WarmupRounds = w.Script, w.RequestsFile, w.Requests, w.Path, w.Rounds
+		if o.WarmupMaxErrors == 0 {
+			o.WarmupMaxErrors = 0.05
+		}
+	}
 	o.AppOutput = cfg.AppOutput
 	o.Logf = func(f string, a ...any) { cfg.Logf(name+": "+f, a...) }
 	t0 := time.Now()
@@ -638,6 +664,7 @@ func buildOne(ctx context.Context, cfg Config, app *App, v Variant, name, ref, c
 		LayerRawBytes: r.Checkpoint.RawBytes, ZstdBytes: r.Checkpoint.CompressedBytes,
 		Threads: r.Metadata.Process.Threads, RSSKiB: r.Metadata.Process.RSSKiB,
 		TimingsMs: r.Metadata.Timings, Warnings: r.Warnings,
+		Warmup: &r.Metadata.Warmup,
 	}
 	for _, f := range r.Metadata.Images {
 		b.CriuImagesBytes += f.Size

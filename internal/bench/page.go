@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/report"
 )
 
@@ -168,6 +169,11 @@ func appSections(a *AppResult, set Settings) []report.Section {
 			bt.Rows = append(bt.Rows, row)
 		}
 		s.Tables = append(s.Tables, t, bt)
+		for _, b := range a.Builds {
+			if w := b.Warmup; w != nil && w.Rounds > 0 {
+				s.Text = append(s.Text, fmt.Sprintf("%s: warmup of %d rounds in %s: %s.", b.Name, w.Rounds, sec(w.DurationMs), w.Stopped))
+			}
+		}
 		var bars []report.Bar
 		for _, b := range a.Builds {
 			bars = append(bars,
@@ -213,4 +219,47 @@ func breakdownTable(a *AppResult) *report.Table {
 		return nil
 	}
 	return &t
+}
+
+// WarmupSection shows the warmup an image was built with (its metadata's
+// contract.Warmup): why it stopped, what it reached, and the latency and
+// compiled methods of its rounds as small charts. nil without rounds or
+// figures of what it reached.
+func WarmupSection(name string, w *contract.Warmup) *report.Section {
+	if w == nil || (w.Rounds == 0 && w.Reached == nil) {
+		return nil
+	}
+	s := &report.Section{Heading: name + ": the build's warmup"}
+	if w.Rounds > 0 {
+		s.Text = append(s.Text, fmt.Sprintf("%d rounds in %.1f s: %s.", w.Rounds, float64(w.DurationMs)/1000, w.Stopped))
+	}
+	if w.Reached != nil {
+		s.Text = append(s.Text, fmt.Sprintf("When it ended, the JVM had %s.", w.Reached))
+	}
+	if len(w.Curve) == 0 {
+		return s
+	}
+	lat := make([]float64, len(w.Curve))
+	var methods []float64
+	for i, r := range w.Curve {
+		lat[i] = r.LatencyMs
+		if r.CompiledMethods > 0 {
+			methods = append(methods, float64(r.CompiledMethods))
+		}
+	}
+	what := "median request"
+	if len(w.Endpoints) == 0 && w.Requests == 0 {
+		what = "script run"
+	}
+	s.Charts = append(s.Charts, report.Chart{
+		Title: "Warmup rounds: " + what + " (ms)", XLabel: "round", YLabel: "ms", Small: true,
+		Series: []report.Series{{Name: what, Y: lat}},
+	})
+	if len(methods) == len(w.Curve) {
+		s.Charts = append(s.Charts, report.Chart{
+			Title: "Warmup rounds: compiled methods after each", XLabel: "round", YLabel: "compiled methods", Small: true,
+			Series: []report.Series{{Name: "compiled methods", Y: methods}},
+		})
+	}
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/crac-build/crac-build/internal/checkpoint"
+	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/report"
 )
 
@@ -86,6 +87,32 @@ func TestTableAndPage(t *testing.T) {
 	html := b.String()
 	for _, want := range []string{"tomcat answers in 155 ms restored instead of 3050 ms cold (19.7x faster)", "<svg", "prefetch off (page cache dropped)", "checkpoint size"} {
 		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+// The warmup of the image in `run --report`: why it stopped, what it
+// reached, and its rounds as small inline SVG charts.
+func TestWarmupSection(t *testing.T) {
+	if WarmupSection("img", nil) != nil || WarmupSection("img", &contract.Warmup{Requests: 100}) != nil {
+		t.Error("a section for a warmup without rounds or figures")
+	}
+	w := &contract.Warmup{Until: "steady", Rounds: 3, DurationMs: 2500, Requests: 300, Steady: true,
+		Stopped: "steady after 3 rounds: JIT quiet",
+		Curve:   []contract.WarmupRound{{LatencyMs: 4, CompiledMethods: 500}, {LatencyMs: 1.2, CompiledMethods: 900}, {LatencyMs: 1.1, CompiledMethods: 901}},
+		Reached: &contract.WarmupReached{CompiledMethods: 901, CodeCacheKiB: 4096, ClassesLoaded: 3000}}
+	s := WarmupSection("img", w)
+	if s == nil || len(s.Charts) != 2 || !s.Charts[0].Small {
+		t.Fatalf("section %+v, want two small charts", s)
+	}
+	var b strings.Builder
+	if err := report.Render(&b, &report.Page{Title: "t", Sections: []report.Section{*s}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 rounds in 2.5 s: steady after 3 rounds: JIT quiet.", "901 compiled methods, code cache 4 MiB, 3000 classes loaded",
+		`viewBox="0 0 600 260"`, "Warmup rounds: median request (ms)", "<polyline"} {
+		if !strings.Contains(b.String(), want) {
 			t.Errorf("page lacks %q", want)
 		}
 	}

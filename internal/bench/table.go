@@ -56,6 +56,12 @@ func AppTable(a *AppResult, set Settings) string {
 		}
 		fmt.Fprintf(&b, "  build %s = app start %s + warmup %s + pre-dump %s + dump %s + compression %s + write %s%s + other %s\n",
 			sec(s.Total), sec(s.AppStart), sec(s.Warmup), sec(s.PreDump), sec(s.Dump), sec(s.Compress), sec(s.Write), cache, sec(s.Other))
+		if w := bd.Warmup; w != nil && w.Rounds > 0 {
+			fmt.Fprintf(&b, "  warmup: %d rounds, %d requests: %s\n", w.Rounds, w.Requests, w.Stopped)
+		}
+		if w := bd.Warmup; w != nil && w.Reached != nil {
+			fmt.Fprintf(&b, "  warmup reached %s\n", w.Reached)
+		}
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "row\tfirst response\tvs default*\tlauncher\treq 1\treq 2-10\tsteady\tsteady new conn\tCRIU images\tzstd\tstarts\t\n")

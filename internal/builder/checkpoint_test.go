@@ -52,7 +52,7 @@ func TestWarmupDefaults(t *testing.T) {
 	if err := o.warmupDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	want := Options{Port: 9000, ReadyURL: "http://127.0.0.1:9000/", ReadyTimeout: DefaultReadyTimeout, WarmupTimeout: DefaultWarmupTimeout, WarmupPath: "/"}
+	want := Options{Port: 9000, ReadyURL: "http://127.0.0.1:9000/", ReadyTimeout: DefaultReadyTimeout, WarmupTimeout: DefaultWarmupTimeout}
 	if diff := cmp.Diff(o, want); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
 	}

@@ -79,7 +79,7 @@ type Options struct {
 	// in the build step for Checkpoint.
 	WarmupScript  string
 	WarmupTimeout time.Duration
-	// WarmupRequests GET requests to WarmupPath (default /) follow the script.
+	// WarmupRequests GET requests to WarmupPath ("": /) follow the script.
 	WarmupRequests int
 	WarmupPath     string
 	// WarmupRequestsFile lists the requests of the warmup instead
@@ -89,6 +89,15 @@ type Options struct {
 	// fail (no answer, status >= 400) before the build fails.
 	WarmupRequestsFile string
 	WarmupMaxErrors    float64
+	// WarmupRounds repeats the warmup (the script's run, then a round of
+	// the requests file's requests or of GETs to WarmupPath) in rounds:
+	// "steady" (the default when a script, a requests file or a warmup
+	// path is given without WarmupRequests) until the JVM has settled
+	// (warmup.Steadiness: its JIT quiet, the round latency flat), at most
+	// DefaultMaxRounds rounds and WarmupTimeout; "steady:MAX" at most MAX
+	// rounds; "N" exactly N rounds. WarmupRequests > 0 sends that many
+	// requests after one run of the script instead.
+	WarmupRounds string
 	// NoGC skips the GC and native heap trim before the dump.
 	NoGC bool
 	// NoClassCache makes no JDK class cache (docs/class-cache.md): no

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/warmup"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -118,7 +120,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if o.ReadyTimeout != DefaultReadyTimeout || o.WarmupTimeout != DefaultWarmupTimeout {
 		t.Errorf("timeouts %v, %v", o.ReadyTimeout, o.WarmupTimeout)
 	}
-	if o.WarmupPath != "/" || o.Compression != layers.Zstd || o.Logf == nil {
+	if o.WarmupPath != "" || o.Compression != layers.Zstd || o.Logf == nil {
 		t.Errorf("WarmupPath %q, Compression %q, Logf set %v", o.WarmupPath, o.Compression, o.Logf != nil)
 	}
 	if !strings.HasSuffix(o.CacheDir, "crac-build") {
@@ -162,6 +164,12 @@ func TestOptionsDefaultsErrors(t *testing.T) {
 		}, "--warmup-requests needs --port"},
 		{"warmup script not executable", func(o *Options) { o.WarmupScript = notExec }, "not executable"},
 		{"warmup script missing", func(o *Options) { o.WarmupScript = filepath.Join(dir, "missing.sh") }, "warmup script"},
+		{"rounds and a count of requests", func(o *Options) { o.WarmupRequests, o.WarmupRounds = 10, "steady" }, "give one of them"},
+		{"rounds of nothing", func(o *Options) { o.WarmupRounds = "5" }, "repeats a warmup: give it one"},
+		{"bad rounds", func(o *Options) { o.WarmupPath, o.WarmupRounds = "/", "steady:0" }, "want steady, steady:MAX"},
+		{"warmup path without port", func(o *Options) {
+			o.Port, o.ReadyURL, o.WarmupPath = 0, "http://127.0.0.1:8080/", "/"
+		}, "--warmup-path needs --port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := validOptions(t)
@@ -194,5 +202,68 @@ func TestOptionsWarmupScriptAbsolute(t *testing.T) {
 	// The script runs from another directory than the CLI's.
 	if want := filepath.Join(dir, "warm.sh"); o.WarmupScript != want {
 		t.Errorf("WarmupScript %q, want %q", o.WarmupScript, want)
+	}
+}
+
+// Rounds are the default when there is something to repeat and no count
+// of requests; a count keeps the fixed warmup.
+func TestWarmupRounds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		o     Options
+		until string
+		max   int
+	}{
+		{"nothing to warm up", Options{Port: 1}, "", 0},
+		{"a script", Options{WarmupScript: "/w.sh"}, UntilSteady, DefaultMaxRounds},
+		{"a requests file", Options{Port: 1, WarmupRequestsFile: "/r.txt"}, UntilSteady, DefaultMaxRounds},
+		{"a path", Options{Port: 1, WarmupPath: "/work"}, UntilSteady, DefaultMaxRounds},
+		{"a path and a count", Options{Port: 1, WarmupPath: "/work", WarmupRequests: 500}, "", 0},
+		{"a script and a count", Options{Port: 1, WarmupScript: "/w.sh", WarmupRequests: 500}, "", 0},
+		{"steady, bounded", Options{WarmupScript: "/w.sh", WarmupRounds: "steady:3"}, UntilSteady, 3},
+		{"a number of rounds", Options{WarmupScript: "/w.sh", WarmupRounds: "7"}, UntilRounds, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			until, max, err := tc.o.warmupRounds()
+			if err != nil || until != tc.until || max != tc.max {
+				t.Errorf("warmupRounds() = %q, %d, %v; want %q, %d", until, max, err, tc.until, tc.max)
+			}
+		})
+	}
+}
+
+// A round of requests until steady sends half as many as the rounds
+// before it, at least the round's base, in whole passes over the list.
+func TestRoundSize(t *testing.T) {
+	k := &warmer{reqs: make([]warmup.Request, 3), perRound: 102, grow: true}
+	var got []int
+	for i := 0; i < 12; i++ {
+		n := k.roundSize()
+		got = append(got, n)
+		k.stats.Requests += n
+	}
+	want := []int{102, 102, 102, 153, 231, 345, 519, 777, 1002, 1002, 1002, 1002}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("round sizes %v, want %v", got, want)
+	}
+	k.grow = false
+	if n := k.roundSize(); n != 102 {
+		t.Errorf("a fixed number of rounds: %d requests a round, want 102", n)
+	}
+}
+
+// The build names a round's warmup: a script's run does not grow.
+func TestWarmerWhat(t *testing.T) {
+	for _, tc := range []struct {
+		k    warmer
+		want string
+	}{
+		{warmer{r: warmRun{o: &Options{WarmupScript: "/x/warm.sh"}}, grow: true}, "a run of warm.sh"},
+		{warmer{r: warmRun{o: &Options{WarmupPath: "/p"}}, reqs: make([]warmup.Request, 1), perRound: 100, grow: true}, "100 GET /p or half of those before (at most 1000)"},
+		{warmer{r: warmRun{o: &Options{WarmupScript: "/x/warm.sh", WarmupPath: "/p"}}, reqs: make([]warmup.Request, 1), perRound: 100}, "a run of warm.sh and 100 GET /p"},
+	} {
+		if got := tc.k.what(); got != tc.want {
+			t.Errorf("what() = %q, want %q", got, tc.want)
+		}
 	}
 }

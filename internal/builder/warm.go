@@ -39,10 +39,7 @@ func (o *Options) warmupDefaults() error {
 	if o.WarmupTimeout == 0 {
 		o.WarmupTimeout = DefaultWarmupTimeout
 	}
-	if o.WarmupPath == "" {
-		o.WarmupPath = "/"
-	}
-	if !strings.HasPrefix(o.WarmupPath, "/") {
+	if o.WarmupPath != "" && !strings.HasPrefix(o.WarmupPath, "/") {
 		return fmt.Errorf("--warmup-path %q must start with /", o.WarmupPath)
 	}
 	if o.WarmupRequests > 0 && o.Port == 0 {
@@ -73,7 +70,8 @@ func (o *Options) warmupDefaults() error {
 		}
 		o.WarmupScript = abs
 	}
-	return nil
+	_, _, err := o.warmupRounds()
+	return err
 }
 
 // appAddr is the host and port the warmup script is told.
@@ -287,49 +285,10 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 
 	t0 := time.Now()
 	res.warmup.ReadyAfterMs = ready.Milliseconds()
-	host, port := w.appAddr()
-	if w.WarmupScript != "" && req.asked() == nil {
-		r.logf("running warmup script %s", w.WarmupScript)
-		res.warmup.Script = filepath.Base(w.WarmupScript)
-		sctx, cancel := context.WithTimeout(req.ctx, w.WarmupTimeout)
-		err := warmup.Script(sctx, w.WarmupScript, os.Environ(), host, port, a.StartInNetns, r.scriptOut)
-		cancel()
-		if err != nil && req.asked() == nil {
+	if req.asked() == nil {
+		if err := warm(req.ctx, a, r, client, func() bool { return req.asked() != nil }, res); err != nil && req.asked() == nil {
 			return nil, out.failed("warmup", err)
 		}
-	}
-	if w.WarmupRequestsFile != "" && req.asked() == nil {
-		reqs, err := warmup.ReadRequests(w.WarmupRequestsFile)
-		if err != nil {
-			return nil, out.failed("warmup", err)
-		}
-		n := w.WarmupRequests
-		if n == 0 {
-			n = 100 * len(reqs)
-		}
-		base := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port))
-		r.logf("sending %d warmup requests from %s (%d endpoints)", n, filepath.Base(w.WarmupRequestsFile), len(reqs))
-		s, err := warmup.List(req.ctx, client, base, reqs, n, w.WarmupMaxErrors)
-		for _, e := range s.Endpoints {
-			r.logf("  %s", e)
-			res.warmup.Endpoints = append(res.warmup.Endpoints, contract.WarmupEndpoint{Endpoint: e.Key, Status: e.Status, Errors: e.Errors})
-		}
-		if err != nil && req.asked() == nil {
-			return nil, out.failed("warmup", err)
-		}
-		res.warmup.Requests, res.warmup.Errors = s.Requests, s.Errors
-		res.warmup.FirstMs = float64(s.First.Microseconds()) / 1000
-		res.warmup.LastMs = float64(s.Last.Microseconds()) / 1000
-	} else if w.WarmupRequests > 0 && req.asked() == nil {
-		u := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)) + w.WarmupPath
-		r.logf("sending %d warmup requests to %s", w.WarmupRequests, u)
-		s, err := warmup.HTTP(req.ctx, client, u, w.WarmupRequests)
-		if err != nil && req.asked() == nil {
-			return nil, out.failed("warmup", err)
-		}
-		res.warmup.Requests, res.warmup.Errors = s.Requests, s.Errors
-		res.warmup.FirstMs = float64(s.First.Microseconds()) / 1000
-		res.warmup.LastMs = float64(s.Last.Microseconds()) / 1000
 	}
 	client.CloseIdleConnections()
 	res.first = firstRequests(w)
@@ -342,6 +301,9 @@ func warmAndDump(ctx context.Context, a app, r warmRun) (*warmResult, error) {
 	r.timings["warmup"] = res.warmup.DurationMs
 	if r.train {
 		return res, nil
+	}
+	if req.asked() == nil {
+		warmReached(req.ctx, a, r.logf, res)
 	}
 
 	req.stop()
@@ -384,10 +346,76 @@ func firstRequests(o *Options) *contract.FirstRequests {
 				f.Paths = append(f.Paths, r.Path)
 			}
 		}
-	case o.WarmupRequests > 0:
-		f.Paths = []string{o.WarmupPath}
+	case o.WarmupRequests > 0 || o.WarmupPath != "":
+		f.Paths = []string{o.warmupPath()}
 	}
 	return f
+}
+
+// warm runs the warmup: in rounds (warmRounds) or, with a count of
+// requests or nothing to repeat, the script once and the requests.
+func warm(ctx context.Context, a app, r warmRun, client *http.Client, asked func() bool, res *warmResult) error {
+	w := r.o
+	if w.WarmupScript != "" {
+		res.warmup.Script = filepath.Base(w.WarmupScript)
+	}
+	k, err := newWarmer(a, r, client)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		s := k.stats
+		for _, e := range s.Endpoints {
+			res.warmup.Endpoints = append(res.warmup.Endpoints, contract.WarmupEndpoint{Endpoint: e.Key, Status: e.Status, Errors: e.Errors})
+		}
+		res.warmup.Requests, res.warmup.Errors = s.Requests, s.Errors
+		res.warmup.FirstMs = float64(s.First.Microseconds()) / 1000
+		res.warmup.LastMs = float64(s.Last.Microseconds()) / 1000
+	}()
+	until, _, err := w.warmupRounds()
+	if err != nil {
+		return err
+	}
+	if until != "" {
+		err := warmRounds(ctx, k, asked, res)
+		if w.WarmupRequestsFile != "" {
+			for _, e := range k.stats.Endpoints {
+				r.logf("  %s", e)
+			}
+		}
+		return err
+	}
+	if w.WarmupScript != "" {
+		r.logf("running warmup script %s", w.WarmupScript)
+		host, port := w.appAddr()
+		sctx, cancel := context.WithTimeout(ctx, w.WarmupTimeout)
+		err := warmup.Script(sctx, w.WarmupScript, os.Environ(), host, port, a.StartInNetns, r.scriptOut)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	if w.WarmupRequests == 0 || asked() {
+		return nil
+	}
+	reqs := []warmup.Request{{Method: http.MethodGet, Path: w.warmupPath()}}
+	maxErrors := 1.0
+	if w.WarmupRequestsFile != "" {
+		reqs, maxErrors = k.reqs, w.WarmupMaxErrors
+		r.logf("sending %d warmup requests from %s (%d endpoints)", w.WarmupRequests, filepath.Base(w.WarmupRequestsFile), len(reqs))
+	} else {
+		r.logf("sending %d warmup requests to %s", w.WarmupRequests, k.base+w.warmupPath())
+	}
+	s, err := warmup.List(ctx, client, k.base, reqs, w.WarmupRequests, maxErrors)
+	k.stats.Add(s)
+	if w.WarmupRequestsFile != "" {
+		for _, e := range s.Endpoints {
+			r.logf("  %s", e)
+		}
+	} else if err == nil && s.Requests > 0 && s.Errors == s.Requests {
+		err = fmt.Errorf("every warmup request failed: %s", s.LastError)
+	}
+	return err
 }
 
 // newMetadata is the metadata of a checkpoint: how to start cold, what

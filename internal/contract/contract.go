@@ -193,6 +193,54 @@ type Warmup struct {
 	// Endpoints count each endpoint's answers of a requests-file warmup
 	// (--warmup-requests-file), in the file's order.
 	Endpoints []WarmupEndpoint `json:"endpoints,omitempty"`
+	// A warmup in rounds (--warmup-rounds; the default with a script, a
+	// requests file or a warmup path and no --warmup-requests): Until is
+	// "steady" (until the JVM settled, at most MaxRounds rounds) or
+	// "rounds" (MaxRounds rounds); Rounds ran; Steady says it stopped
+	// because the JVM had settled; Stopped says why it stopped, e.g.
+	// "steady after 6 rounds: JIT quiet (...), latency flat (...)" or
+	// "stopped at the bound: ...".
+	Until     string `json:"until,omitempty"`
+	Rounds    int    `json:"rounds,omitempty"`
+	MaxRounds int    `json:"maxRounds,omitempty"`
+	Steady    bool   `json:"steady,omitempty"`
+	Stopped   string `json:"stopped,omitempty"`
+	// Curve is each round's latency and the JIT after it.
+	Curve []WarmupRound `json:"curve,omitempty"`
+	// Reached is what the JVM had compiled and loaded when the warmup
+	// ended (nil: not readable through the attach mechanism).
+	Reached *WarmupReached `json:"reached,omitempty"`
+}
+
+// WarmupRound is one round of a warmup in rounds.
+type WarmupRound struct {
+	// LatencyMs is the round's median request latency, or the script's
+	// run time for a round of a script alone.
+	LatencyMs  float64 `json:"latencyMs"`
+	DurationMs int64   `json:"durationMs"`
+	// Requests the round sent (0: a script's run alone).
+	Requests int `json:"requests,omitempty"`
+	// The JIT after the round (0: not readable).
+	CompiledMethods int   `json:"compiledMethods,omitempty"`
+	CodeCacheKiB    int64 `json:"codeCacheKiB,omitempty"`
+}
+
+// WarmupReached is what the JVM had compiled and loaded at the end of
+// the warmup.
+type WarmupReached struct {
+	CompiledMethods int   `json:"compiledMethods"`
+	CodeCacheKiB    int64 `json:"codeCacheKiB"`
+	// ClassesLoaded: 0 when unknown.
+	ClassesLoaded int `json:"classesLoaded,omitempty"`
+}
+
+// String is "1234 compiled methods, code cache 12.3 MiB, 5678 classes loaded".
+func (r *WarmupReached) String() string {
+	s := fmt.Sprintf("%d compiled methods, code cache %s", r.CompiledMethods, HumanBytes(r.CodeCacheKiB*1024))
+	if r.ClassesLoaded > 0 {
+		s += fmt.Sprintf(", %d classes loaded", r.ClassesLoaded)
+	}
+	return s
 }
 
 // WarmupEndpoint is what one endpoint answered during the warmup.

@@ -53,6 +53,8 @@ type Chart struct {
 	Bars   []Bar
 	// Unit follows bar values, e.g. "ms".
 	Unit string
+	// Small draws a line chart at about half the size, for a few points.
+	Small bool
 }
 
 // Series is one line: Y[i] is drawn at X[i], or at i+1 when X is nil.
@@ -142,9 +144,14 @@ func SVG(c Chart) string {
 const (
 	lineW, lineH           = 960, 420
 	padL, padR, padT, padB = 70, 190, 40, 50
+	smallW, smallH         = 600, 260
 )
 
 func lineSVG(c Chart) string {
+	lineW, lineH := lineW, lineH
+	if c.Small {
+		lineW, lineH = smallW, smallH
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" font-family="sans-serif" font-size="12">`, lineW, lineH, lineW, lineH)
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(c.Title))

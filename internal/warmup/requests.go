@@ -145,6 +145,7 @@ type ListStats struct {
 func List(ctx context.Context, c *http.Client, base string, reqs []Request, n int, maxErrors float64) (ListStats, error) {
 	var s ListStats
 	eps := map[string]*Endpoint{}
+	lat := make([]time.Duration, 0, n)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		r := reqs[i%len(reqs)]
@@ -160,6 +161,7 @@ func List(ctx context.Context, c *http.Client, base string, reqs []Request, n in
 			s.First = d
 		}
 		s.Last = d
+		lat = append(lat, d)
 		s.Requests++
 		ep.Status[status]++
 		if err == nil && status >= 400 {
@@ -175,6 +177,7 @@ func List(ctx context.Context, c *http.Client, base string, reqs []Request, n in
 		}
 	}
 	s.Duration = time.Since(start)
+	s.Median = median(lat)
 	// In the list's order.
 	seen := map[string]bool{}
 	for _, r := range reqs {
@@ -194,6 +197,42 @@ func List(ctx context.Context, c *http.Client, base string, reqs []Request, n in
 			s.Errors, s.Requests, maxErrors*100, strings.Join(bad, "; "))
 	}
 	return s, nil
+}
+
+// Add counts o's requests into s (rounds of one warmup): the endpoints
+// in s's order, then o's new ones; First stays s's, Last and Median
+// become o's.
+func (s *ListStats) Add(o ListStats) {
+	if s.Requests == 0 {
+		s.First = o.First
+	}
+	s.Requests += o.Requests
+	s.Errors += o.Errors
+	s.Duration += o.Duration
+	s.Last, s.Median = o.Last, o.Median
+	if o.LastError != "" {
+		s.LastError = o.LastError
+	}
+	for _, e := range o.Endpoints {
+		found := false
+		for i := range s.Endpoints {
+			if s.Endpoints[i].Key == e.Key {
+				for c, k := range e.Status {
+					s.Endpoints[i].Status[c] += k
+				}
+				s.Endpoints[i].Errors += e.Errors
+				found = true
+				break
+			}
+		}
+		if !found {
+			st := make(map[int]int, len(e.Status))
+			for c, k := range e.Status {
+				st[c] = k
+			}
+			s.Endpoints = append(s.Endpoints, Endpoint{Key: e.Key, Status: st, Errors: e.Errors})
+		}
+	}
 }
 
 func do(ctx context.Context, c *http.Client, base string, r Request) (int, error) {

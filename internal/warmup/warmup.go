@@ -77,6 +77,8 @@ type Stats struct {
 	Duration time.Duration
 	First    time.Duration
 	Last     time.Duration
+	// Median is the median request latency.
+	Median time.Duration
 	// LastError is the last failure seen, if any.
 	LastError string
 }

@@ -83,7 +83,7 @@ func main() {
 	for _, name := range strings.Split(*apps, ",") {
 		switch strings.TrimSpace(name) {
 		case "hello":
-			cfg.Apps = append(cfg.Apps, helloApp(*helloBase, abs(*helloJar), *variants))
+			cfg.Apps = append(cfg.Apps, helloApp(*helloBase, abs(*helloJar), abs(*out), *variants))
 		case "tomcat":
 			cfg.Apps = append(cfg.Apps, tomcatApp(context.Background(), *tomcatBase, abs(*out), *variants, *replicas))
 		case "tomcat-jdk25":
@@ -277,7 +277,7 @@ var (
 	classCacheRestored = bench.Variant{Name: bench.RestoredCacheVariant, Note: "the image with the JDK's class cache in its application layer: the checkpointed JVM mapped it", ClassCache: true}
 )
 
-func helloApp(base, jar string, variants bool) bench.App {
+func helloApp(base, jar, workDir string, variants bool) bench.App {
 	a := bench.App{
 		Name: "hello",
 		Build: builder.Options{
@@ -290,6 +290,9 @@ func helloApp(base, jar string, variants bool) bench.App {
 			Port:         8080,
 			ReadyURL:     "http://127.0.0.1:8080/health",
 			WarmupScript: "examples/hello/warmup.sh",
+			// One run of the script, as in the recorded runs: the rows measure
+			// restores, and a script repeated until steady takes minutes.
+			WarmupRounds: "1",
 
 			// Every row as before the class cache, but its two.
 			NoClassCache: true,
@@ -311,6 +314,7 @@ func helloApp(base, jar string, variants bool) bench.App {
 			firstPass([]string{"/work?n=32", "/"}),
 		},
 	}
+	a.Variants = append(a.Variants, warmupRows(a.Paths, workDir, "hello")...)
 	if variants {
 		a.Variants = append(a.Variants,
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
@@ -334,6 +338,7 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 			Port:         8080,
 			ReadyURL:     "http://127.0.0.1:8080/examples/",
 			WarmupScript: "examples/tomcat/warmup.sh",
+			WarmupRounds: "1", // one run of the script, as in helloApp
 
 			// The rows and the headline as before the class cache
 			// (measured on JDK 17 by hello, on JDK 25 by tomcat-jdk25).
@@ -357,6 +362,7 @@ func tomcatApp(ctx context.Context, base, workDir string, variants bool, replica
 		Replicas:        replicas,
 		ReplicaRequests: 1000,
 	}
+	a.Variants = append(a.Variants, warmupRows(pages, workDir, "tomcat")...)
 	if variants {
 		a.Variants = append(a.Variants,
 			bench.Variant{Name: "checks before restore", Note: "CRAC_VERIFY=before: checksum the images and probe criu before restoring (the launcher's former default)", RunEnv: []string{"CRAC_VERIFY=before"}},
@@ -398,6 +404,7 @@ func tomcat25App(base string) bench.App {
 			Port:         8080,
 			ReadyURL:     "http://127.0.0.1:8080/examples/",
 			WarmupScript: "examples/tomcat/warmup.sh",
+			WarmupRounds: "1", // one run of the script, as in helloApp
 		},
 		Probe: "/examples/",
 		Paths: pages,
@@ -407,6 +414,36 @@ func tomcat25App(base string) bench.App {
 			{Name: bench.DefaultVariant, Note: "the image without the class cache"},
 			classCacheRestored,
 		},
+	}
+}
+
+// fixedWarmup is the fixed warmup that the warmup until steady is
+// measured against (the target: within 10% of its steady latency
+// in at most half its time).
+const fixedWarmup = 10000
+
+// warmupRows are the rows of a fixed warmup against one until steady,
+// with the same requests (GET of each of the row's paths, in a requests
+// file written to dir): restored request 1, steady state, and the
+// warmup's time in the build table.
+func warmupRows(paths []string, dir, app string) []bench.Variant {
+	file := filepath.Join(dir, app+"-requests.txt")
+	var b strings.Builder
+	b.WriteString("# The benchmark's requests, for the warmup rows (written by internal/tools/bench)\n")
+	for _, p := range paths {
+		b.WriteString("GET " + p + "\n")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		fatal(err)
+	}
+	return []bench.Variant{
+		{Name: fmt.Sprintf("warmup %d requests", fixedWarmup), Note: fmt.Sprintf("--warmup-requests-file (GET of the measured paths) --warmup-requests %d: a fixed warmup instead of the default script", fixedWarmup),
+			Warmup: &bench.Warmup{RequestsFile: file, Requests: fixedWarmup}},
+		{Name: "warmup until steady", Note: "--warmup-requests-file (the same requests), rounds of >= 100 until the JIT is quiet and the round latency flat (--warmup-rounds steady, the default)",
+			Warmup: &bench.Warmup{RequestsFile: file}},
 	}
 }
 
