@@ -26,7 +26,7 @@ func TestPostRestorePass(t *testing.T) {
 	ref := "oci-layout:" + filepath.Join(workDir, "images") + ":first-requests"
 	var log bytes.Buffer
 	o := helloBuild(root, ref, &log)
-	o.WarmupScript, o.WarmupRequests, o.WarmupPath = "", 40, "/work?n=4"
+	o.WarmupScript, o.WarmupRequests, o.WarmupPath, o.WarmupRounds = "", 40, "/work?n=4", ""
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := builder.Build(ctx, o)

@@ -222,8 +222,14 @@ func TestRecipeDatabase(t *testing.T) {
 	if !strings.Contains(stderr, "1 org.crac Resources ran beforeCheckpoint") {
 		t.Errorf("the build does not report the Resource that closed the connection:\n%s", stderr)
 	}
-	if accepted, open := buildDB.counts(); accepted != 1 || open != 0 {
-		t.Errorf("the build's database: %d connections, %d still open; want 1, closed before the checkpoint", accepted, open)
+	// The class cache's training run (docs/class-cache.md) is a run of
+	// the application too, and connects once more.
+	want := 1
+	if strings.Contains(stderr, "class cache: training run: ") {
+		want = 2
+	}
+	if accepted, open := buildDB.counts(); accepted != want || open != 0 {
+		t.Errorf("the build's database: %d connections, %d still open; want %d, closed before the checkpoint", accepted, open, want)
 	}
 
 	p := newPodman(t)
