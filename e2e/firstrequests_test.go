@@ -47,11 +47,13 @@ func TestPostRestorePass(t *testing.T) {
 		if mode, reason := s.r.WaitMode(30 * time.Second); mode != "restored" {
 			t.Fatalf("%s (%s), want a restore", mode, reason)
 		}
-		n := requestsServed(get(t, s.url+"/"))
+		// The breakdown line follows the pass: wait for it before the
+		// request that reads the JVM's count.
 		bd := s.r.Breakdown()
 		if bd == nil {
 			t.Fatalf("no breakdown line; stderr:\n%s", s.stderr)
 		}
+		n := requestsServed(get(t, s.url+"/"))
 		return n, bd.FirstRequests, bd.FirstRequestsMs
 	}
 	off, offPass, _ := served(ref, contract.EnvFirstRequests+"=off")

@@ -263,14 +263,15 @@ func (r *Run) LauncherMs() float64 {
 	return r.launcherMs
 }
 
-// Breakdown is where the restore's time went, as the launcher says right
-// after "restored in N ms"; nil after a cold start. After a restore it
-// waits up to a second for the line (it follows "restored in" at once).
+// Breakdown is where the restore's time went, as the launcher says after
+// "restored in N ms"; nil after a cold start. After a restore it waits up
+// to 6 s for the line: it follows "restored in" at once, or after the
+// post-restore pass (at most 5 s).
 func (r *Run) Breakdown() *checkpoint.Breakdown {
 	if mode, _ := r.Mode(); mode == "restored" {
 		select {
 		case <-r.bdSeen:
-		case <-time.After(time.Second):
+		case <-time.After(6 * time.Second):
 		case <-r.c.Done():
 		}
 	}
