@@ -57,7 +57,12 @@ func AppTable(a *AppResult, set Settings) string {
 		fmt.Fprintf(&b, "  build %s = app start %s + warmup %s + pre-dump %s + dump %s + compression %s + write %s%s + other %s\n",
 			sec(s.Total), sec(s.AppStart), sec(s.Warmup), sec(s.PreDump), sec(s.Dump), sec(s.Compress), sec(s.Write), cache, sec(s.Other))
 		if w := bd.Warmup; w != nil && w.Rounds > 0 {
-			fmt.Fprintf(&b, "  warmup: %d rounds, %d requests: %s\n", w.Rounds, w.Requests, w.Stopped)
+			// Stopped names the rounds (steady after N rounds, 1 round, as asked...).
+			reqs := ""
+			if w.Requests > 0 {
+				reqs = fmt.Sprintf(" (%d requests)", w.Requests)
+			}
+			fmt.Fprintf(&b, "  warmup: %s%s\n", w.Stopped, reqs)
 		}
 		if w := bd.Warmup; w != nil && w.Reached != nil {
 			fmt.Fprintf(&b, "  warmup reached %s\n", w.Reached)

@@ -292,7 +292,7 @@ func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResu
 		}
 		if i >= maxRounds {
 			if until == UntilRounds {
-				stopped = fmt.Sprintf("%d rounds, as asked: %s", i, v)
+				stopped = roundsAsked(i, v)
 			} else {
 				stopped = fmt.Sprintf("stopped at the bound: %d rounds (--warmup-rounds %s:%d) before the JVM settled: %s", i, UntilSteady, maxRounds, v)
 			}
@@ -335,4 +335,13 @@ func warmReached(ctx context.Context, a app, logf func(string, ...any), res *war
 	if !errors.Is(err, context.Canceled) {
 		logf("what the warmup reached is unknown: %v", err)
 	}
+}
+
+// roundsAsked is why a warmup of a fixed count of rounds stopped: the
+// count, and what the rounds showed when there were several to compare.
+func roundsAsked(n int, v warmup.Verdict) string {
+	if n == 1 {
+		return "1 round, as asked"
+	}
+	return fmt.Sprintf("%d rounds, as asked: %s", n, v)
 }
