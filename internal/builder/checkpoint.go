@@ -164,9 +164,7 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 		file := filepath.Join(cacheRun.dir, cacheRun.kind.file)
 		if meta.ClassCache, err = classCacheMeta(cacheRun, file, wr.report.OpenFiles); err != nil {
 			o.Logf("class cache: none, the image goes without one: %v", err)
-			if err := os.Remove(file); err != nil {
-				return nil, fmt.Errorf("removing the class cache the JVM did not map: %w", err)
-			}
+			removeClassCaches()
 		} else {
 			o.Logf("class cache: %s of JDK %d, %s, in the step's layer", meta.ClassCache.Kind, meta.ClassCache.JDK, contract.HumanBytes(meta.ClassCache.Size))
 		}
@@ -231,13 +229,14 @@ func trainInStep(ctx context.Context, o *Options, r *classCacheRun, args, env []
 }
 
 // removeClassCaches removes the class cache files a step may have left in
-// contract.ClassCacheDir.
+// contract.ClassCacheDir, and the directory if that empties it.
 func removeClassCaches() {
 	for _, jdk := range []int{13, 25} {
 		if k, err := classCacheKindFor(jdk); err == nil {
 			_ = os.Remove(filepath.Join(contract.ClassCacheDir, k.file))
 		}
 	}
+	_ = os.Remove(contract.ClassCacheDir) // fails unless empty
 }
 
 // installRuntime puts the launcher, the CRIU bundle and the agent ("":
