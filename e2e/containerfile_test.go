@@ -199,6 +199,7 @@ func checkMetadata(p *engine, image string) {
 	if cc := m.ClassCache; cc == nil || cc.Kind != contract.ClassCacheAppCDS || cc.JDK != 17 || cc.Size <= 0 || cc.Path != contract.ClassCacheDir+"/app.jsa" {
 		t.Errorf("class cache %+v, want a dynamic AppCDS archive of JDK 17 at %s/app.jsa", cc, contract.ClassCacheDir)
 	} else {
+		t.Logf("%s: class cache %s of JDK %d, %d bytes, training run %d ms", image, cc.Kind, cc.JDK, cc.Size, m.Timings["classcache"])
 		file := filepath.Join(p.dir, "class-cache-"+id+".jsa")
 		p.run("cp", id+":"+cc.Path, file)
 		if fi, err := os.Stat(file); err != nil || fi.Size() != cc.Size {
