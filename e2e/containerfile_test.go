@@ -156,7 +156,8 @@ func TestContainerfileDockerfile(t *testing.T) {
 
 // checkMetadata reads the checkpoint's metadata out of image: the cold
 // command is the one the RUN step gave, the JVM kept only the
-// capabilities a restoring container has, the warmup ran.
+// capabilities a restoring container has, the warmup ran, the class
+// cache is in the image.
 func checkMetadata(p *engine, image string) {
 	t := p.t
 	t.Helper()
@@ -191,6 +192,22 @@ func checkMetadata(p *engine, image string) {
 	// The JVM ran with the org.crac agent, which answered before the dump.
 	if co := m.Coordination; co == nil || len(co.Endpoints) != 1 || co.Agent != contract.AgentPath {
 		t.Errorf("coordination %+v, want the agent of the one JVM", co)
+	}
+	// The step's training run made the JDK's class cache, which the
+	// checkpointed JVM mapped (JDK 17: a dynamic AppCDS archive), in the
+	// step's layer; its time is in the build's split.
+	if cc := m.ClassCache; cc == nil || cc.Kind != contract.ClassCacheAppCDS || cc.JDK != 17 || cc.Size <= 0 || cc.Path != contract.ClassCacheDir+"/app.jsa" {
+		t.Errorf("class cache %+v, want a dynamic AppCDS archive of JDK 17 at %s/app.jsa", cc, contract.ClassCacheDir)
+	} else {
+		t.Logf("%s: class cache %s of JDK %d, %d bytes, training run %d ms", image, cc.Kind, cc.JDK, cc.Size, m.Timings["classcache"])
+		file := filepath.Join(p.dir, "class-cache-"+id+".jsa")
+		p.run("cp", id+":"+cc.Path, file)
+		if fi, err := os.Stat(file); err != nil || fi.Size() != cc.Size {
+			t.Errorf("the image's %s: %v, want %d bytes (the metadata's)", cc.Path, err, cc.Size)
+		}
+	}
+	if _, ok := m.Timings["classcache"]; !ok {
+		t.Errorf("timings %v lack the class cache's", m.Timings)
 	}
 	label := strings.TrimSpace(p.run("image", "inspect", "--format", "{{index .Labels \""+contract.LabelFormat+"\"}}", image))
 	if label != strconv.Itoa(contract.FormatVersion) {

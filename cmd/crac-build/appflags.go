@@ -112,11 +112,11 @@ func imageFlags(cmd string) []cli.Flag {
 		&cli.StringFlag{Name: "on-limits-change", Category: catCheckpoint, Value: contract.LimitsChangeWarn, Usage: "if CPU or memory limits at run time differ: warn or cold"},
 		&cli.StringFlag{Name: "restore-signal", Category: catCheckpoint, Usage: "send SIGUSR1 or SIGWINCH to the app after each restore"},
 		&cli.StringFlag{Name: "cpu-baseline", Category: catCheckpoint, Usage: "CPUs it restores on: x86-64-v3 (default), -v2, -v4 or native"},
+		// Not in the help (a screen): docs/building.md, docs/containerfile.md and docs/class-cache.md.
+		&cli.BoolFlag{Name: "no-class-cache", Category: catCheckpoint, Hidden: true, Usage: "no JDK class cache (AppCDS archive, AOT cache) from a training run"},
 	)
 	if build {
 		out = append(out,
-			// Not in the help (a screen): docs/building.md and docs/class-cache.md.
-			&cli.BoolFlag{Name: "no-class-cache", Category: catCheckpoint, Hidden: true, Usage: "no JDK class cache (AppCDS archive, AOT cache) from a training run"},
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Usage: "write the image: oci-layout:DIR:TAG, docker-archive:FILE:REPO:TAG"},
 			&cli.StringSliceFlag{Name: "push", Category: catOutput, Usage: "push the image to a registry (repeatable)"},
 			&cli.BoolFlag{Name: "insecure", Category: catOutput, Usage: "allow plain-HTTP registries (the base's and --push's)"},

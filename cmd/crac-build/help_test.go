@@ -76,8 +76,9 @@ func TestHelpGroups(t *testing.T) {
 		t.Errorf("checkpoint --help does not name the flags it refuses:\n%s", h)
 	}
 	for _, fl := range checkpointCommand().Flags {
-		if fl.Names()[0] == "no-agent" {
-			continue // hidden in both: --agent's usage names it
+		switch fl.Names()[0] {
+		case "no-agent", "no-class-cache":
+			continue // hidden in both: --agent's usage and the docs name them
 		}
 		if name := fl.Names()[0]; fl.(interface{ IsVisible() bool }).IsVisible() == (name == "user" || name == "cpus" || name == "memory" || name == "network" || name == "combined-output") {
 			t.Errorf("checkpoint --%s: shown %v", name, fl.(interface{ IsVisible() bool }).IsVisible())

@@ -81,6 +81,7 @@ func sharedArgs(f optionFiles) []string {
 		"--warmup-requests-file", "/requests.txt",
 		"--warmup-rounds", "steady:5",
 		"--no-gc",
+		"--no-class-cache",
 		"--settle", "2s",
 		"--agent", "/agent.jar",
 		"--no-agent",
@@ -107,6 +108,7 @@ func sharedWant(f optionFiles) builder.Options {
 		WarmupRequests: 20,
 		WarmupPath:     "/work?n=3",
 		NoGC:           true,
+		NoClassCache:   true,
 
 		WarmupRequestsFile: "/requests.txt",
 		WarmupMaxErrors:    0.05,
@@ -146,7 +148,6 @@ func TestImageOptions(t *testing.T) {
 		"--insecure",
 		"--platform", "linux/amd64",
 		"--compression", "gzip",
-		"--no-class-cache",
 		"--cmd", "java -Xmx1g -jar /app/app.jar",
 	), sharedArgs(f)...)
 	buildWant := sharedWant(f)
@@ -155,7 +156,6 @@ func TestImageOptions(t *testing.T) {
 	buildWant.Outputs = []string{"oci-layout:/out:warm", "docker-archive:/out.tar:app:warm"}
 	buildWant.Push = []string{"127.0.0.1:5000/app:warm"}
 	buildWant.Insecure = true
-	buildWant.NoClassCache = true
 	buildWant.Platform = &v1.Platform{OS: "linux", Architecture: "amd64"}
 	buildWant.Compression, buildWant.ArchiveCompression = layers.Gzip, layers.Gzip
 	buildWant.Runtime, buildWant.CacheDir = "runc-test", "/cache"

@@ -85,8 +85,12 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	defer func() {
 		if err != nil {
 			_ = os.RemoveAll(contract.CheckpointDir)
+			removeClassCaches()
 		}
 	}()
+	// So is an earlier step's class cache: only this step's JVM may use
+	// one.
+	removeClassCaches()
 	// CRIU's log goes to a tmpfs when there is one, out of the layer.
 	work, err := os.MkdirTemp(tmpfsDir(), "crac-build-dump-")
 	if err != nil {
@@ -107,11 +111,27 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	var levelEnv []string
 	o.Cmd, levelEnv = level.Apply(o.Cmd)
 	jflags := checkpointFlags(o.Cmd, env)
-	if jdk, err := jdkFeature([]string{"/"}, o.Cmd, env); err == nil && jdk >= 14 {
+	jdk, jdkErr := jdkFeature([]string{"/"}, o.Cmd, env)
+	if jdkErr == nil && jdk >= 14 {
 		jflags = append(jflags, mapAtBaseFlags...)
 	}
-	args, runEnv := o.withAgent(withJVMFlags(o.Cmd, jflags), jvmEnv(o.Cmd, env, jflags))
-	runEnv = cpubaseline.AppendEnv(runEnv, levelEnv)
+	command := func(flags []string) ([]string, []string) {
+		return withJVMFlags(o.Cmd, flags), cpubaseline.AppendEnv(jvmEnv(o.Cmd, env, flags), levelEnv)
+	}
+	var cacheRun *classCacheRun
+	if !o.NoClassCache {
+		tc := time.Now()
+		if cacheRun, err = stepClassCache(ctx, &o, jdk, jdkErr, jflags, command); err != nil {
+			return nil, err
+		}
+		if cacheRun != nil {
+			jflags = append(jflags, cacheRun.kind.use+cacheRun.inImage())
+		}
+		timings["classcache"] = time.Since(tc).Milliseconds()
+		t0 = time.Now()
+	}
+	args, runEnv := command(jflags)
+	args, runEnv = o.withAgent(args, runEnv)
 	o.Logf("starting %s", strings.Join(args, " "))
 	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps(), args, runEnv, o.WorkDir, out)
 	if err != nil {
@@ -140,6 +160,17 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	meta.CPUBaseline = baselineMeta(level, levelEnv, meta.Host.CPUFeatures)
 	meta.Hygiene, meta.RestoreSignal = hyg, o.RestoreSignal
 	meta.OnLimitsChange, meta.OnEnvChange = o.OnLimitsChange, o.OnEnvChange
+	if cacheRun != nil {
+		file := filepath.Join(cacheRun.dir, cacheRun.kind.file)
+		cc, cerr := classCacheMeta(cacheRun, file, wr.report.OpenFiles)
+		if cerr != nil {
+			o.Logf("class cache: none, the image goes without one: %v", cerr)
+			removeClassCaches()
+		} else {
+			meta.ClassCache = cc
+			o.Logf("class cache: %s of JDK %d, %s, in the step's layer", meta.ClassCache.Kind, meta.ClassCache.JDK, contract.HumanBytes(meta.ClassCache.Size))
+		}
+	}
 	mb, err := meta.Marshal()
 	if err != nil {
 		return nil, err
@@ -152,6 +183,62 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 		res.RawBytes += im.Size
 	}
 	return res, nil
+}
+
+// stepClassCache makes Checkpoint's class cache (docs/class-cache.md): a
+// training run of the command in the step's own root filesystem, in
+// namespaces as the checkpointed run, whose JVM writes the cache on exit
+// straight into contract.ClassCacheDir, this step's layer. It returns
+// nil after one line of log when there is none (a half-written file is
+// removed), and an error only when the build is cancelled. command turns
+// JVM flags into the command and environment (without the agent), jflags
+// are the builder's.
+func stepClassCache(ctx context.Context, o *Options, jdk int, jdkErr error, jflags []string, command func([]string) ([]string, []string)) (*classCacheRun, error) {
+	r, flags, err := planClassCache(o, jdk, jdkErr, []string{"/"}, o.Cmd, jflags, contract.ClassCacheDir)
+	if err != nil {
+		return nil, noClassCache(ctx, o, err)
+	}
+	args, env := command(flags)
+	if err := trainInStep(ctx, o, r, args, env); err != nil {
+		removeClassCaches()
+		return nil, noClassCache(ctx, o, err)
+	}
+	return r, nil
+}
+
+// trainInStep is stepClassCache's training run of args with env.
+func trainInStep(ctx context.Context, o *Options, r *classCacheRun, args, env []string) error {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", r.dir, err)
+	}
+	out, err := newAppOutput(o.AppOutput)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	o.Logf("class cache: training run: %s", strings.Join(args, " "))
+	t0 := time.Now()
+	a, err := startInNamespaces(contract.LauncherPath, sandbox.DefaultCaps(), args, env, o.WorkDir, out)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	out.closeWrite()
+	if _, err := finishTraining(ctx, o, a, out, t0, r); err != nil {
+		return err
+	}
+	return a.stop()
+}
+
+// removeClassCaches removes the class cache files a step may have left in
+// contract.ClassCacheDir, and the directory if that empties it.
+func removeClassCaches() {
+	for _, jdk := range []int{13, 25} {
+		if k, err := classCacheKindFor(jdk); err == nil {
+			_ = os.Remove(filepath.Join(contract.ClassCacheDir, k.file))
+		}
+	}
+	_ = os.Remove(contract.ClassCacheDir) // fails unless empty
 }
 
 // installRuntime puts the launcher, the CRIU bundle and the agent ("":

@@ -81,39 +81,55 @@ type classCacheRun struct {
 // inImage is the cache file's path in the image.
 func (r *classCacheRun) inImage() string { return path.Join(contract.ClassCacheDir, r.kind.file) }
 
+// noClassCache is what a build does when it makes no class cache: one
+// line of log, and on without one. Only a cancelled build is an error.
+func noClassCache(ctx context.Context, o *Options, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	o.Logf("class cache: none, the image goes without one: %s", first)
+	return nil
+}
+
+// planClassCache is the cache a training run of cold in the image made of
+// roots makes into dir (on the host), and the training run's JVM flags:
+// the builder's jflags, what the agent would change (agentTrainingFlags)
+// and the flag that writes the cache. jdk is the JDK's feature release
+// (jdkErr: it is not known).
+func planClassCache(o *Options, jdk int, jdkErr error, roots, cold, jflags []string, dir string) (*classCacheRun, []string, error) {
+	if jdkErr != nil {
+		return nil, nil, jdkErr
+	}
+	kind, err := classCacheKindFor(jdk)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d := classPathDir(roots, cold); d != "" {
+		return nil, nil, fmt.Errorf("the class path has the directory %s: the JDK archives classes from jars only", d)
+	}
+	r := &classCacheRun{kind: kind, jdk: jdk, dir: dir}
+	flags := append([]string{}, jflags...)
+	if agentInColdStart(o) {
+		flags = append(flags, agentTrainingFlags()...)
+	}
+	return r, append(flags, kind.train+r.inImage()), nil
+}
+
 // makeClassCache makes Build's class cache: it returns nil after one line
 // of log when the JDK cannot make one (jdkErr: it is not known), and an
 // error only when the build is cancelled. cold is the cold command;
 // command turns JVM flags into the application's command and environment
 // (without the agent), jflags are the builder's.
 func makeClassCache(ctx context.Context, o *Options, rs runSpec, jdk int, jdkErr error, cold []string, command func([]string) ([]string, []string), jflags []string) (*classCacheRun, string, error) {
-	none := func(err error) (*classCacheRun, string, error) {
-		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
-		}
-		first, _, _ := strings.Cut(err.Error(), "\n")
-		o.Logf("class cache: none, the image goes without one: %s", first)
-		return nil, "", nil
-	}
-	if jdkErr != nil {
-		return none(jdkErr)
-	}
-	kind, err := classCacheKindFor(jdk)
+	r, flags, err := planClassCache(o, jdk, jdkErr, rs.lower, cold, jflags, filepath.Join(rs.scratch, "class-cache"))
 	if err != nil {
-		return none(err)
+		return nil, "", noClassCache(ctx, o, err)
 	}
-	if dir := classPathDir(rs.lower, cold); dir != "" {
-		return none(fmt.Errorf("the class path has the directory %s: the JDK archives classes from jars only", dir))
-	}
-	r := &classCacheRun{kind: kind, jdk: jdk, dir: filepath.Join(rs.scratch, "class-cache")}
-	flags := append([]string{}, jflags...)
-	if agentInColdStart(o) {
-		flags = append(flags, agentTrainingFlags()...)
-	}
-	rs.args, rs.env = command(append(flags, kind.train+r.inImage()))
+	rs.args, rs.env = command(flags)
 	file, err := trainClassCache(ctx, o, rs, r)
 	if err != nil {
-		return none(err)
+		return nil, "", noClassCache(ctx, o, err)
 	}
 	return r, file, nil
 }
@@ -134,8 +150,7 @@ func trainClassCache(ctx context.Context, o *Options, rs runSpec, r *classCacheR
 		return "", err
 	}
 	defer out.Close()
-	logf := func(f string, a ...any) { o.Logf("class cache: "+f, a...) }
-	logf("training run: %s", strings.Join(rs.args, " "))
+	o.Logf("class cache: training run: %s", strings.Join(rs.args, " "))
 	t0 := time.Now()
 	c, err := startSandbox(ctx, o, rs, "training", []specs.Mount{{
 		Destination: contract.ClassCacheDir, Type: "bind", Source: r.dir,
@@ -149,21 +164,30 @@ func trainClassCache(ctx context.Context, o *Options, rs runSpec, r *classCacheR
 			err = derr
 		}
 	}()
-	if _, err := warmAndDump(ctx, sandboxApp{c, rs.user != nil}, warmRun{
+	return finishTraining(ctx, o, sandboxApp{c, rs.user != nil}, out, t0, r)
+}
+
+// finishTraining warms the training run's application a up as the build
+// does and stops it with SIGTERM: on its way out the JVM writes the cache
+// into r.dir. It returns the cache file on the host. started is when a
+// was started.
+func finishTraining(ctx context.Context, o *Options, a app, out *appOutput, started time.Time, r *classCacheRun) (string, error) {
+	logf := func(f string, a ...any) { o.Logf("class cache: "+f, a...) }
+	if _, err := warmAndDump(ctx, a, warmRun{
 		o: o, coord: o.coord(), out: out, logf: logf, scriptOut: o.AppOutput,
-		started: t0, timings: map[string]int64{}, train: true,
+		started: started, timings: map[string]int64{}, train: true,
 	}); err != nil {
 		return "", err
 	}
-	kids := proc.Children(c.InitPID())
+	kids := proc.Children(a.InitPID())
 	if len(kids) != 1 {
-		return "", fmt.Errorf("the training run's sandbox init has %d children, want 1", len(kids))
+		return "", fmt.Errorf("the training run's init has %d children, want 1", len(kids))
 	}
 	if err := syscall.Kill(kids[0], syscall.SIGTERM); err != nil {
 		return "", fmt.Errorf("stopping the training run (SIGTERM to process %d): %w", kids[0], err)
 	}
 	select {
-	case <-c.Done():
+	case <-a.Done():
 	case <-time.After(trainExitTimeout):
 		return "", fmt.Errorf("the JVM did not exit within %s of SIGTERM (it writes the cache on exit)", trainExitTimeout)
 	case <-ctx.Done():

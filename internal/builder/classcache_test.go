@@ -155,3 +155,44 @@ func TestClassPathDir(t *testing.T) {
 		}
 	}
 }
+
+// The training run (Build's and the build step's) has the builder's
+// flags, in place of the agent what it changes, and the flag that writes
+// the cache; a JDK that makes none, or a class path with a directory,
+// makes no training run.
+func TestPlanClassCache(t *testing.T) {
+	roots := layered(t, map[string]string{"app/classes/Main.class": "x", "app/app.jar": "jar"})
+	jar := []string{"java", "-jar", "/app/app.jar"}
+	jflags := []string{"-XX:-UsePerfData"}
+	r, flags, err := planClassCache(&Options{Agent: "/agent.jar"}, 17, nil, roots, jar, jflags, "/dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(append([]string{}, jflags...), agentTrainingFlags()...), "-XX:ArchiveClassesAtExit="+contract.ClassCacheDir+"/app.jsa")
+	if strings.Join(flags, " ") != strings.Join(want, " ") {
+		t.Errorf("training flags %q, want %q", flags, want)
+	}
+	if r.dir != "/dir" || r.jdk != 17 || r.kind.kind != contract.ClassCacheAppCDS {
+		t.Errorf("run %+v, kind %+v", r, r.kind)
+	}
+	if _, flags, _ := planClassCache(&Options{NoAgent: true}, 25, nil, roots, jar, jflags, "/dir"); strings.Join(flags, " ") != "-XX:-UsePerfData -XX:AOTCacheOutput="+contract.ClassCacheDir+"/app.aot" {
+		t.Errorf("without the agent: training flags %q", flags)
+	}
+	if len(jflags) != 1 {
+		t.Errorf("planClassCache changed the builder's flags: %q", jflags)
+	}
+	for _, tc := range []struct {
+		jdk    int
+		jdkErr error
+		cmd    []string
+		want   string
+	}{
+		{11, nil, jar, "JDK 11 makes no class cache"},
+		{0, os.ErrNotExist, jar, os.ErrNotExist.Error()},
+		{21, nil, []string{"java", "-cp", "/app/classes", "Main"}, "the class path has the directory /app/classes"},
+	} {
+		if _, _, err := planClassCache(&Options{}, tc.jdk, tc.jdkErr, roots, tc.cmd, jflags, "/dir"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("JDK %d, %q: error %v, want %q", tc.jdk, tc.cmd, err, tc.want)
+		}
+	}
+}
