@@ -88,6 +88,8 @@ func TestContainerfile(t *testing.T) {
 	out := p.buildExample(ctx, filepath.Join(root, "examples/containerfile/Containerfile"), image)
 	if !strings.Contains(out, "checkpoint of ") {
 		t.Errorf("buildah output lacks the checkpoint's summary:\n%s", out)
+	} else if !strings.Contains(out, "; class cache: dynamic AppCDS archive of JDK 17, ") {
+		t.Errorf("the checkpoint's summary does not name the step's class cache:\n%s", out)
 	}
 
 	t.Run("metadata", func(t *testing.T) {

@@ -50,7 +50,11 @@ naming the image build tool's flags that give them.`,
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(res.Metadata)
 			}
-			fmt.Printf("checkpoint of %s (PID %d, %d threads): %s raw in %s\n", res.Metadata.JVMVersion, res.Metadata.Process.PID, res.Metadata.Process.Threads, humanBytes(res.RawBytes), contract.ImagesDir)
+			cache := ""
+			if cc := res.Metadata.ClassCache; cc != nil {
+				cache = "; class cache: " + classCacheWhat(cc)
+			}
+			fmt.Printf("checkpoint of %s (PID %d, %d threads): %s raw in %s%s\n", res.Metadata.JVMVersion, res.Metadata.Process.PID, res.Metadata.Process.Threads, humanBytes(res.RawBytes), contract.ImagesDir, cache)
 			return nil
 		},
 		OnUsageError: onUsageError,

@@ -224,11 +224,16 @@ func classCacheLine(cc *contract.ClassCache) string {
 	if cc == nil {
 		return "none"
 	}
+	return fmt.Sprintf("%s, %s (the checkpointed JVM maps it; cold starts use it)", classCacheWhat(cc), cc.Path)
+}
+
+// classCacheWhat is a class cache's kind, JDK and size.
+func classCacheWhat(cc *contract.ClassCache) string {
 	kind := "dynamic AppCDS archive"
 	if cc.Kind == contract.ClassCacheAOT {
 		kind = "AOT cache with profiles"
 	}
-	return fmt.Sprintf("%s of JDK %d, %s, %s (the checkpointed JVM maps it; cold starts use it)", kind, cc.JDK, humanBytes(cc.Size), cc.Path)
+	return fmt.Sprintf("%s of JDK %d, %s", kind, cc.JDK, humanBytes(cc.Size))
 }
 
 // writeWarmupRounds prints a warmup's rounds (why it stopped, the latency
