@@ -527,20 +527,30 @@ func sandboxUptime() time.Duration {
 	return time.Second
 }
 
-// appPID finds the application's PID, as its own PID namespace numbers it:
-// the one child of the sandbox's init.
-func appPID(initPID int) (int, error) {
+// appChild is the application's host PID: the one child of the sandbox's
+// init.
+func appChild(initPID int) (int, error) {
 	kids := proc.Children(initPID)
 	if len(kids) != 1 {
 		return 0, fmt.Errorf("sandbox init has %d children, want 1", len(kids))
 	}
-	st, err := proc.Status(kids[0])
+	return kids[0], nil
+}
+
+// appPID finds the application's PID, as its own PID namespace numbers it:
+// the one child of the sandbox's init.
+func appPID(initPID int) (int, error) {
+	pid, err := appChild(initPID)
+	if err != nil {
+		return 0, err
+	}
+	st, err := proc.Status(pid)
 	if err != nil {
 		return 0, err
 	}
 	n, err := proc.NSpid(st)
 	if err != nil {
-		return 0, fmt.Errorf("process %d: %w", kids[0], err)
+		return 0, fmt.Errorf("process %d: %w", pid, err)
 	}
 	return n, nil
 }

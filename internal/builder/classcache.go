@@ -18,7 +18,6 @@ import (
 
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/layers"
-	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // The JDK's own start-up cache (docs/class-cache.md): a training run of
@@ -179,12 +178,12 @@ func finishTraining(ctx context.Context, o *Options, a app, out *appOutput, star
 	}); err != nil {
 		return "", err
 	}
-	kids := proc.Children(a.InitPID())
-	if len(kids) != 1 {
-		return "", fmt.Errorf("the training run's init has %d children, want 1", len(kids))
+	jvm, err := appChild(a.InitPID())
+	if err != nil {
+		return "", fmt.Errorf("the training run: %w", err)
 	}
-	if err := syscall.Kill(kids[0], syscall.SIGTERM); err != nil {
-		return "", fmt.Errorf("stopping the training run (SIGTERM to process %d): %w", kids[0], err)
+	if err := syscall.Kill(jvm, syscall.SIGTERM); err != nil {
+		return "", fmt.Errorf("stopping the training run (SIGTERM to process %d): %w", jvm, err)
 	}
 	select {
 	case <-a.Done():

@@ -252,12 +252,12 @@ func (s *sandboxAgents) checkpoint(ctx context.Context, o coordOptions, w *reque
 // application (the one child of the sandbox's init) and its descendants:
 // the tree CRIU dumps.
 func appTree(initPID int) (map[int]bool, error) {
-	kids := proc.Children(initPID)
-	if len(kids) != 1 {
-		return nil, fmt.Errorf("sandbox init has %d children, want 1", len(kids))
+	app, err := appChild(initPID)
+	if err != nil {
+		return nil, err
 	}
 	tree := map[int]bool{}
-	todo := kids
+	todo := []int{app}
 	for len(todo) > 0 {
 		pid := todo[0]
 		todo = append(todo[1:], proc.Children(pid)...)

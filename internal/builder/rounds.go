@@ -195,11 +195,11 @@ func (k *warmer) round(ctx context.Context) (warmup.Round, error) {
 // jvmPID is the host PID of the application's JVM: the first process
 // named java in the tree under the sandbox's init, else init's child.
 func jvmPID(initPID int) (int, error) {
-	kids := proc.Children(initPID)
-	if len(kids) != 1 {
-		return 0, fmt.Errorf("sandbox init has %d children, want 1", len(kids))
+	app, err := appChild(initPID)
+	if err != nil {
+		return 0, err
 	}
-	tree, err := proc.Tree(kids[0])
+	tree, err := proc.Tree(app)
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +208,7 @@ func jvmPID(initPID int) (int, error) {
 			return p, nil
 		}
 	}
-	return kids[0], nil
+	return app, nil
 }
 
 // readJIT reads the JIT of the JVM at pid, bounded in time.
