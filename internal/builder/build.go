@@ -202,13 +202,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	var classCache *contract.ClassCache
 	if cacheRun != nil {
-		if classCache, err = classCacheMeta(cacheRun, cacheFile, run.report.OpenFiles); err != nil {
-			o.Logf("class cache: none, the image goes without one: %v", err)
+		if classCache = recordClassCache(&o, cacheRun, cacheFile, run.report.OpenFiles, "the application layer"); classCache == nil {
 			if appTar, err = appLayerTar(o.Adds); err != nil {
 				return nil, err
 			}
-		} else {
-			o.Logf("class cache: %s of JDK %d, %s, in the application layer", classCache.Kind, classCache.JDK, contract.HumanBytes(classCache.Size))
 		}
 	}
 	t0 = time.Now()

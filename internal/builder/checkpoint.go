@@ -162,13 +162,8 @@ func Checkpoint(ctx context.Context, o Options) (_ *CheckpointResult, err error)
 	meta.OnLimitsChange, meta.OnEnvChange = o.OnLimitsChange, o.OnEnvChange
 	if cacheRun != nil {
 		file := filepath.Join(cacheRun.dir, cacheRun.kind.file)
-		cc, cerr := classCacheMeta(cacheRun, file, wr.report.OpenFiles)
-		if cerr != nil {
-			o.Logf("class cache: none, the image goes without one: %v", cerr)
+		if meta.ClassCache = recordClassCache(&o, cacheRun, file, wr.report.OpenFiles, "the step's layer"); meta.ClassCache == nil {
 			removeClassCaches()
-		} else {
-			meta.ClassCache = cc
-			o.Logf("class cache: %s of JDK %d, %s, in the step's layer", meta.ClassCache.Kind, meta.ClassCache.JDK, contract.HumanBytes(meta.ClassCache.Size))
 		}
 	}
 	mb, err := meta.Marshal()

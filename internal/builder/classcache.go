@@ -86,9 +86,27 @@ func noClassCache(ctx context.Context, o *Options, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	sayNoClassCache(o, err)
+	return nil
+}
+
+// sayNoClassCache is the line of log of a build without a class cache.
+func sayNoClassCache(o *Options, err error) {
 	first, _, _ := strings.Cut(err.Error(), "\n")
 	o.Logf("class cache: none, the image goes without one: %s", first)
-	return nil
+}
+
+// recordClassCache is the metadata of the cache the checkpointed JVM
+// mapped (classCacheMeta), with one line of log that names where the
+// image has it; nil, after the line saying why, when the JVM did not map it.
+func recordClassCache(o *Options, r *classCacheRun, file string, open []contract.OpenFile, where string) *contract.ClassCache {
+	cc, err := classCacheMeta(r, file, open)
+	if err != nil {
+		sayNoClassCache(o, err)
+		return nil
+	}
+	o.Logf("class cache: %s of JDK %d, %s, in %s", cc.Kind, cc.JDK, contract.HumanBytes(cc.Size), where)
+	return cc
 }
 
 // planClassCache is the cache a training run of cold in the image made of
