@@ -256,9 +256,9 @@ func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResu
 			}
 			return err
 		}
-		line := fmt.Sprintf("round %d: %s", i, msOf(rd.Latency))
+		line := fmt.Sprintf("round %d: %s", i, warmup.Ms(rd.Latency))
 		if len(k.reqs) > 0 {
-			line = fmt.Sprintf("round %d: %d requests, %s median", i, rd.Requests, msOf(rd.Latency))
+			line = fmt.Sprintf("round %d: %d requests, %s median", i, rd.Requests, warmup.Ms(rd.Latency))
 		}
 		if jitOK {
 			j, err := readJIT(ctx, pid, false)
@@ -306,18 +306,6 @@ func warmRounds(ctx context.Context, k *warmer, asked func() bool, res *warmResu
 	res.warmup.Until, res.warmup.Rounds, res.warmup.MaxRounds, res.warmup.Stopped = until, len(rounds), maxRounds, stopped
 	logf("warmup %s", stopped)
 	return nil
-}
-
-// msOf formats a duration in ms, 3 significant digits.
-func msOf(d time.Duration) string {
-	v := float64(d) / float64(time.Millisecond)
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f ms", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f ms", v)
-	}
-	return fmt.Sprintf("%.2f ms", v)
 }
 
 // warmReached records what the JVM had compiled and loaded when the

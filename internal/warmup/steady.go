@@ -247,7 +247,7 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 	if !flat {
 		state = "latency falling"
 	}
-	v.Latency = fmt.Sprintf("%s (%s over the last %s, best before %s)", state, ms(now), plural(w, "round"), ms(best))
+	v.Latency = fmt.Sprintf("%s (%s over the last %s, best before %s)", state, Ms(now), plural(w, "round"), Ms(best))
 	v.Steady = n >= s.MinRounds && jitQuiet && flat
 	return v
 }
@@ -266,8 +266,8 @@ func plural(n int, what string) string {
 	return strconv.Itoa(n) + " " + what + "s"
 }
 
-// ms formats a latency in milliseconds, 3 significant digits.
-func ms(d time.Duration) string {
+// Ms formats a latency in milliseconds, 3 significant digits.
+func Ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)
 	switch {
 	case v >= 100:
