@@ -6,6 +6,7 @@ import (
 
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/report"
+	"github.com/crac-build/crac-build/internal/warmup"
 )
 
 // Page turns results into the HTML report's content.
@@ -171,7 +172,7 @@ func appSections(a *AppResult, set Settings) []report.Section {
 		s.Tables = append(s.Tables, t, bt)
 		for _, b := range a.Builds {
 			if w := b.Warmup; w != nil && w.Rounds > 0 {
-				s.Text = append(s.Text, fmt.Sprintf("%s: warmup of %s in %s: %s.", b.Name, roundCount(w.Rounds), sec(w.DurationMs), w.Stopped))
+				s.Text = append(s.Text, fmt.Sprintf("%s: warmup of %s in %s: %s.", b.Name, warmup.Plural(w.Rounds, "round"), sec(w.DurationMs), w.Stopped))
 			}
 		}
 		var bars []report.Bar
@@ -231,7 +232,7 @@ func WarmupSection(name string, w *contract.Warmup) *report.Section {
 	}
 	s := &report.Section{Heading: name + ": the build's warmup"}
 	if w.Rounds > 0 {
-		s.Text = append(s.Text, fmt.Sprintf("%s in %.1f s: %s.", roundCount(w.Rounds), float64(w.DurationMs)/1000, w.Stopped))
+		s.Text = append(s.Text, fmt.Sprintf("%s in %.1f s: %s.", warmup.Plural(w.Rounds, "round"), float64(w.DurationMs)/1000, w.Stopped))
 	}
 	if w.Reached != nil {
 		s.Text = append(s.Text, fmt.Sprintf("When it ended, the JVM had %s.", w.Reached))
@@ -262,12 +263,4 @@ func WarmupSection(name string, w *contract.Warmup) *report.Section {
 		})
 	}
 	return s
-}
-
-// roundCount is "1 round" or "N rounds".
-func roundCount(n int) string {
-	if n == 1 {
-		return "1 round"
-	}
-	return fmt.Sprintf("%d rounds", n)
 }

@@ -229,7 +229,7 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 		if !jitQuiet {
 			state = "JIT busy"
 		}
-		v.JIT = fmt.Sprintf("%s (%d compiled methods, %d added or flushed over %s, %s)", state, last.JIT.Methods, d, plural(w, "round"), queue)
+		v.JIT = fmt.Sprintf("%s (%d compiled methods, %d added or flushed over %s, %s)", state, last.JIT.Methods, d, Plural(w, "round"), queue)
 	} else {
 		v.JIT = "JIT not readable"
 	}
@@ -247,7 +247,7 @@ func (s Steadiness) Judge(rounds []Round) Verdict {
 	if !flat {
 		state = "latency falling"
 	}
-	v.Latency = fmt.Sprintf("%s (%s over the last %s, best before %s)", state, Ms(now), plural(w, "round"), Ms(best))
+	v.Latency = fmt.Sprintf("%s (%s over the last %s, best before %s)", state, Ms(now), Plural(w, "round"), Ms(best))
 	v.Steady = n >= s.MinRounds && jitQuiet && flat
 	return v
 }
@@ -259,7 +259,8 @@ func abs(n int) int {
 	return n
 }
 
-func plural(n int, what string) string {
+// Plural is "1 round" or "N rounds": n and what, in the plural unless n is 1.
+func Plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
