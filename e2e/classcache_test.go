@@ -1,25 +1,25 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crac-build/crac-build/internal/contract"
 	"github.com/crac-build/crac-build/internal/layers"
+	"github.com/crac-build/crac-build/internal/proc"
 )
 
 // mapsFile says whether the process maps the file.
 func mapsFile(t *testing.T, pid int, file string) bool {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	files, err := proc.MappedFiles(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Contains(string(b), " "+file+"\n")
+	return slices.Contains(files, file)
 }
 
 // coldServes starts ref cold and checks that it serves; it returns the
